@@ -1,0 +1,63 @@
+# Two commands a new user needs: `make demo` and `make test`.
+# Set-up is incremental: each step leaves a stamp in .venv/.stamps and is redone only
+# when its inputs change.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMPS := $(VENV)/.stamps
+TORCH_VERSION := 2.13.0
+RASTER_SRC := $(shell find submodules/diff-gaussian-rasterization -type f \( -name '*.py' -o -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' \) -not -path '*/build/*' 2>/dev/null)
+KNN_SRC := $(shell find submodules/simple-knn -type f \( -name '*.py' -o -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' \) -not -path '*/build/*' 2>/dev/null)
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-slow bench clean-ext help
+help:
+	@echo "make demo       set up, make a synthetic scene, train, render and evaluate (minutes on CPU)"
+	@echo "make test       set up and run the fast test suite"
+	@echo "make test-slow  also run the tests marked slow"
+	@echo "make bench      rasterizer benchmark table"
+
+$(STAMPS)/venv:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	@mkdir -p $(STAMPS) && touch $@
+
+# Never an unpinned torch: on a CPU machine it downloads a multi-GB CUDA build.
+$(STAMPS)/torch: $(STAMPS)/venv
+	@if $(PY) -c "import torch" 2>/dev/null; then \
+	  echo "torch $$($(PY) -c 'import torch; print(torch.__version__)') already installed"; \
+	else $(PIP) install "torch==$(TORCH_VERSION)"; fi
+	@touch $@
+
+$(STAMPS)/requirements: requirements.txt $(STAMPS)/torch
+	$(PIP) install --quiet -r requirements.txt
+	@touch $@
+
+# --no-build-isolation: the extensions compile against the torch installed above.
+$(STAMPS)/rasterizer: $(RASTER_SRC) $(STAMPS)/requirements
+	@if [ -f submodules/diff-gaussian-rasterization/setup.py ]; then \
+	  $(PIP) install --no-build-isolation ./submodules/diff-gaussian-rasterization; fi
+	@touch $@
+
+$(STAMPS)/knn: $(KNN_SRC) $(STAMPS)/requirements
+	@if [ -f submodules/simple-knn/setup.py ]; then \
+	  $(PIP) install --no-build-isolation ./submodules/simple-knn; fi
+	@touch $@
+
+setup: $(STAMPS)/rasterizer $(STAMPS)/knn
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-slow: setup
+	$(PY) -m pytest -q -m "slow or not slow" $(PYTEST_ARGS)
+
+demo: setup
+	$(PY) scripts/demo.py
+
+bench: setup
+	$(PY) scripts/bench_rasterizer.py
+
+clean-ext:
+	rm -f $(STAMPS)/rasterizer $(STAMPS)/knn

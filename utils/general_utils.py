@@ -1,0 +1,57 @@
+"""Small numeric helpers shared by the model and the rasterizer reference."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+def inverse_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    return torch.log(x / (1 - x))
+
+
+def get_expon_lr_func(lr_init: float, lr_final: float, lr_delay_steps: int = 0,
+                      lr_delay_mult: float = 1.0, max_steps: int = 1000000) -> Callable[[int], float]:
+    """Log-linear learning-rate decay from lr_init to lr_final (3DGS's schedule)."""
+    def helper(step: int) -> float:
+        if step < 0 or (lr_init == 0.0 and lr_final == 0.0):
+            return 0.0
+        if lr_delay_steps > 0:
+            delay_rate = lr_delay_mult + (1 - lr_delay_mult) * np.sin(
+                0.5 * np.pi * np.clip(step / lr_delay_steps, 0, 1))
+        else:
+            delay_rate = 1.0
+        t = np.clip(step / max_steps, 0, 1)
+        log_lerp = np.exp(np.log(lr_init) * (1 - t) + np.log(lr_final) * t)
+        return float(delay_rate * log_lerp)
+    return helper
+
+
+def build_rotation(q: torch.Tensor) -> torch.Tensor:
+    """Quaternions (N, 4) as (w, x, y, z), normalised here -> rotation matrices (N, 3, 3)."""
+    q = q / torch.linalg.norm(q, dim=1, keepdim=True)
+    r, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    R = torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - r * z), 2 * (x * z + r * y),
+        2 * (x * y + r * z), 1 - 2 * (x * x + z * z), 2 * (y * z - r * x),
+        2 * (x * z - r * y), 2 * (y * z + r * x), 1 - 2 * (x * x + y * y),
+    ], dim=1).reshape(-1, 3, 3)
+    return R
+
+
+def build_scaling_rotation(s: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """L = R S for scales (N, 3) and quaternions (N, 4) -> (N, 3, 3)."""
+    return build_rotation(q) * s[:, None, :]
+
+
+def strip_symmetric(m: torch.Tensor) -> torch.Tensor:
+    """Upper triangle of symmetric (N, 3, 3) -> (N, 6) as [xx, xy, xz, yy, yz, zz]."""
+    return torch.stack([m[:, 0, 0], m[:, 0, 1], m[:, 0, 2], m[:, 1, 1], m[:, 1, 2], m[:, 2, 2]], dim=1)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
