@@ -1,0 +1,96 @@
+"""A scene: cameras read from a dataset folder and the Gaussians that model it."""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from scene.errors import DataError
+from scene.gaussian_model import GaussianModel
+
+
+def detect_scene_type(source_path: str) -> str:
+    """'Colmap' for a folder with `sparse/`, 'Blender' for one with transforms json."""
+    if not os.path.isdir(source_path):
+        raise DataError(f"scene folder not found: {source_path}")
+    if os.path.isdir(os.path.join(source_path, "sparse")):
+        return "Colmap"
+    for name in ("transforms_train.json", "transforms.json"):
+        if os.path.isfile(os.path.join(source_path, name)):
+            return "Blender"
+    raise DataError(f"{source_path}: no COLMAP model (sparse/) and no transforms.json; "
+                    f"a scene folder needs images/ with sparse/0/, or transforms.json")
+
+
+def point_cloud_dir(model_path: str, iteration: int) -> str:
+    return os.path.join(model_path, "point_cloud", f"iteration_{iteration}")
+
+
+def search_for_max_iteration(folder: str) -> int:
+    """Largest N among `iteration_N` sub-folders of `folder`."""
+    iterations = [int(m.group(1)) for name in os.listdir(folder)
+                  if (m := re.fullmatch(r"iteration_(\d+)", name))]
+    if not iterations:
+        raise DataError(f"no saved iteration in {folder}")
+    return max(iterations)
+
+
+class Scene:
+    """Train/test cameras of a dataset plus a GaussianModel, initialised from the dataset's
+    point cloud or loaded from `<model>/point_cloud/iteration_N/point_cloud.ply`."""
+
+    def __init__(self, args, gaussians: GaussianModel, load_iteration: int | None = None,
+                 resolution_scales: tuple[float, ...] = (1.0,)):
+        from scene.dataset_readers import sceneLoadTypeCallbacks
+        from utils.camera_utils import cameraList_from_camInfos, camera_to_json
+
+        self.model_path = args.model_path
+        self.gaussians = gaussians
+        self.loaded_iter = None
+        if load_iteration is not None:
+            if load_iteration == -1:
+                load_iteration = search_for_max_iteration(os.path.join(self.model_path, "point_cloud"))
+            self.loaded_iter = load_iteration
+
+        scene_type = detect_scene_type(args.source_path)
+        if scene_type == "Colmap":
+            scene_info = sceneLoadTypeCallbacks["Colmap"](
+                args.source_path, args.images, args.eval, object_path=args.object_path)
+        else:
+            scene_info = sceneLoadTypeCallbacks["Blender"](
+                args.source_path, args.white_background, args.eval, object_path=args.object_path)
+
+        if self.loaded_iter is None:
+            os.makedirs(self.model_path, exist_ok=True)
+            cameras = [camera_to_json(i, cam) for i, cam in
+                       enumerate(scene_info.test_cameras + scene_info.train_cameras)]
+            tmp = os.path.join(self.model_path, "cameras.json.tmp")
+            with open(tmp, "w") as fh:
+                json.dump(cameras, fh)
+            os.replace(tmp, os.path.join(self.model_path, "cameras.json"))
+
+        self.cameras_extent = scene_info.nerf_normalization["radius"]
+        self.train_cameras = {}
+        self.test_cameras = {}
+        for scale in resolution_scales:
+            self.train_cameras[scale] = cameraList_from_camInfos(scene_info.train_cameras, scale, args)
+            self.test_cameras[scale] = cameraList_from_camInfos(scene_info.test_cameras, scale, args)
+
+        if self.loaded_iter is not None:
+            self.gaussians.load_ply(os.path.join(point_cloud_dir(self.model_path, self.loaded_iter),
+                                                 "point_cloud.ply"))
+        else:
+            self.gaussians.create_from_pcd(scene_info.point_cloud, self.cameras_extent)
+
+    def save(self, iteration: int) -> str:
+        """Write the Gaussians of `iteration` as PLY; returns the folder."""
+        folder = point_cloud_dir(self.model_path, iteration)
+        os.makedirs(folder, exist_ok=True)
+        self.gaussians.save_ply(os.path.join(folder, "point_cloud.ply"))
+        return folder
+
+    def getTrainCameras(self, scale: float = 1.0):
+        return self.train_cameras[scale]
+
+    def getTestCameras(self, scale: float = 1.0):
+        return self.test_cameras[scale]

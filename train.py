@@ -1,0 +1,31 @@
+"""Train a GradiSeg / Gaussian Grouping model on a scene folder.
+
+    python train.py -s data/scene -m output/scene --config_file config/gradiseg/lerf_mask.json
+"""
+import sys
+
+from arguments import (ConfigError, ModelParams, OptimizationParams, PipelineParams, RunParams,
+                       extract, parse_training_args, write_cfg_args)
+from scene.errors import DataError
+from training.trainer import Trainer, TrainingDiverged
+
+
+def main(argv=None) -> int:
+    try:
+        args = parse_training_args(argv)
+        write_cfg_args(args, args.model_path)
+        trainer = Trainer(extract(ModelParams, args), extract(OptimizationParams, args),
+                          extract(PipelineParams, args), extract(RunParams, args))
+        print(f"Output folder: {args.model_path}  ({len(trainer.scene.getTrainCameras())} train / "
+              f"{len(trainer.scene.getTestCameras())} test views, "
+              f"{trainer.gaussians.get_xyz.shape[0]} initial Gaussians)")
+        trainer.run()
+    except (ConfigError, DataError, TrainingDiverged, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print("Training complete.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

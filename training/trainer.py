@@ -1,0 +1,236 @@
+"""The training loop: 3DGS optimisation + Gaussian Grouping's identity losses.
+
+`Trainer.train_step(iteration)` is one iteration (render, losses, backward, densification,
+optimiser step); `Trainer.run()` loops it with progress, evaluation, saving and checkpoints.
+A checkpoint captures everything a step depends on, so resuming is bit-exact.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from arguments import ModelParams, OptimizationParams, PipelineParams, RunParams
+from gaussian_renderer import render
+from scene import Scene
+from scene.gaussian_model import GaussianModel
+from scene.identity_classifier import IdentityClassifier
+from training.run_logger import RunLogger
+from training.view_sampler import ViewSampler
+from utils.atomic_io import torch_load_checked, torch_save_atomic
+from utils.general_utils import seed_everything
+from utils.identity_regularization import identity_3d_loss
+from utils.loss_utils import identity_ce_loss, photometric_loss, psnr
+
+CHECKPOINT_FORMAT = 1
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being finite; earlier checkpoints and saves are left untouched."""
+
+
+@dataclass
+class StepResult:
+    loss: float
+    photometric: float
+    identity_2d: float
+    identity_3d: float
+    psnr: float
+
+
+def checkpoint_path(model_path: str, iteration: int) -> str:
+    return os.path.join(model_path, f"chkpnt{iteration}.pth")
+
+
+class Trainer:
+    def __init__(self, dataset: ModelParams, opt: OptimizationParams, pipe: PipelineParams,
+                 run: RunParams):
+        self.dataset, self.opt, self.pipe, self.run_params = dataset, opt, pipe, run
+        if run.threads > 0:
+            torch.set_num_threads(run.threads)
+        seed_everything(run.seed)
+        self.gaussians = GaussianModel(dataset.sh_degree, dataset.num_objects)
+        self.scene = Scene(dataset, self.gaussians)
+        self.gaussians.training_setup(opt)
+        self.classifier = IdentityClassifier(dataset.num_objects, dataset.num_classes)
+        self.cls_optimizer = torch.optim.Adam(self.classifier.parameters(), lr=opt.classifier_lr)
+        self.view_sampler = ViewSampler(len(self.scene.getTrainCameras()), run.seed)
+        self.identity_generator = torch.Generator().manual_seed(run.seed)
+        bg = [1.0, 1.0, 1.0] if dataset.white_background else [0.0, 0.0, 0.0]
+        self.background = torch.tensor(bg, dtype=torch.float32)
+        self.first_iteration = 1
+        self.last_checkpoint: str | None = None
+        if run.start_checkpoint:
+            self.load_checkpoint(run.start_checkpoint)
+        self.logger = RunLogger(dataset.model_path, resume=bool(run.start_checkpoint))
+
+    # ----------------------------------------------------------------------------- one step
+    def train_step(self, iteration: int) -> StepResult:
+        gaussians, opt = self.gaussians, self.opt
+        gaussians.update_learning_rate(iteration)
+        if iteration % opt.sh_increase_interval == 0:
+            gaussians.oneupSHdegree()
+
+        camera = self.scene.getTrainCameras()[self.view_sampler.next()]
+        out = render(camera, gaussians, self.pipe, self.background)
+        image = out["render"]
+        gt_image = camera.original_image
+        loss_rgb = photometric_loss(image, gt_image, opt.lambda_dssim)
+
+        loss_2d = torch.zeros(())
+        if camera.objects is not None:
+            logits = self.classifier(out["render_object"])
+            loss_2d = identity_ce_loss(logits, camera.objects)
+
+        loss_3d = torch.zeros(())
+        if opt.reg3d_interval > 0 and iteration % opt.reg3d_interval == 0:
+            probs = self.classifier.gaussian_probabilities(gaussians.get_objects)
+            loss_3d = opt.reg3d_lambda_val * identity_3d_loss(
+                gaussians.get_xyz, probs, opt.reg3d_k, opt.reg3d_max_points,
+                opt.reg3d_sample_size, self.identity_generator)
+
+        loss = loss_rgb + opt.lambda_obj_2d * loss_2d + loss_3d
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"loss became {loss.item()} at iteration {iteration} (photometric "
+                f"{loss_rgb.item():.4g}, identity 2D {loss_2d.item():.4g}, identity 3D "
+                f"{loss_3d.item():.4g}); stopped without saving. Last good checkpoint: "
+                f"{self.last_checkpoint or 'none written in this run'}. Lower the learning "
+                f"rates or check the input data.")
+        loss.backward()
+
+        with torch.no_grad():
+            self.densify(iteration, out)
+            gaussians.optimizer.step()
+            gaussians.optimizer.zero_grad(set_to_none=True)
+            self.cls_optimizer.step()
+            self.cls_optimizer.zero_grad(set_to_none=True)
+            image_psnr = psnr(image, gt_image).item()
+        return StepResult(loss.item(), loss_rgb.item(), loss_2d.item(), loss_3d.item(), image_psnr)
+
+    def densify(self, iteration: int, out: dict) -> None:
+        """3DGS adaptive density control: statistics, clone/split/prune, opacity reset."""
+        gaussians, opt = self.gaussians, self.opt
+        if iteration >= opt.densify_until_iter:
+            return
+        visible = out["visibility_filter"]
+        radii = out["radii"].to(gaussians.max_radii2D.dtype)
+        gaussians.max_radii2D[visible] = torch.max(gaussians.max_radii2D[visible], radii[visible])
+        gaussians.add_densification_stats(out["viewspace_points"], visible)
+        if iteration > opt.densify_from_iter and iteration % opt.densification_interval == 0:
+            size_threshold = 20 if iteration > opt.opacity_reset_interval else None
+            before = gaussians.get_xyz.shape[0]
+            gaussians.densify_and_prune(opt.densify_grad_threshold, opt.min_opacity,
+                                        self.scene.cameras_extent, size_threshold)
+            self.logger.event("densify", iteration, before=before, after=gaussians.get_xyz.shape[0])
+        if iteration % opt.opacity_reset_interval == 0 or (
+                self.dataset.white_background and iteration == opt.densify_from_iter):
+            gaussians.reset_opacity()
+
+    # ------------------------------------------------------------------------- the loop
+    def run(self) -> dict:
+        """Train from `first_iteration` to `opt.iterations`; returns the last test report."""
+        opt, run = self.opt, self.run_params
+        start = time.time()
+        progress = tqdm(range(self.first_iteration, opt.iterations + 1), desc="Training",
+                        disable=run.quiet, initial=self.first_iteration - 1, total=opt.iterations,
+                        dynamic_ncols=True)
+        ema_loss, ema_psnr, report = None, None, {}
+        for iteration in progress:
+            step = self.train_step(iteration)
+            ema_loss = step.loss if ema_loss is None else 0.4 * step.loss + 0.6 * ema_loss
+            ema_psnr = step.psnr if ema_psnr is None else 0.4 * step.psnr + 0.6 * ema_psnr
+            if iteration % 10 == 0 or iteration == opt.iterations:
+                progress.set_postfix(loss=f"{ema_loss:.4f}", psnr=f"{ema_psnr:.2f}",
+                                     gaussians=self.gaussians.get_xyz.shape[0])
+                for name in ("loss", "photometric", "identity_2d", "identity_3d", "psnr"):
+                    self.logger.scalar(f"train/{name}", getattr(step, name), iteration)
+                self.logger.scalar("train/num_gaussians", self.gaussians.get_xyz.shape[0], iteration)
+            if iteration in run.test_iterations:
+                report = self.evaluate(iteration)
+                progress.write(format_report(iteration, report))
+            if iteration in run.save_iterations:
+                self.save(iteration)
+            if iteration in run.checkpoint_iterations:
+                self.save_checkpoint(iteration)
+        progress.close()
+        self.logger.scalar("train/seconds", time.time() - start, opt.iterations)
+        self.logger.close()
+        return report
+
+    @torch.no_grad()
+    def evaluate(self, iteration: int) -> dict:
+        """Mean PSNR and identity accuracy on the test views and 5 training views."""
+        report = {}
+        train_cams = self.scene.getTrainCameras()
+        splits = {"test": self.scene.getTestCameras(),
+                  "train": [train_cams[i % len(train_cams)] for i in range(5, 30, 5)]}
+        for split, cameras in splits.items():
+            if not cameras:
+                continue
+            psnrs, accuracies = [], []
+            for camera in cameras:
+                out = render(camera, self.gaussians, self.pipe, self.background)
+                psnrs.append(psnr(out["render"].clamp(0, 1), camera.original_image).item())
+                if camera.objects is not None:
+                    pred = self.classifier(out["render_object"]).argmax(dim=0)
+                    accuracies.append((pred == camera.objects).float().mean().item())
+            report[split] = {"psnr": sum(psnrs) / len(psnrs)}
+            if accuracies:
+                report[split]["id_accuracy"] = sum(accuracies) / len(accuracies)
+            for name, value in report[split].items():
+                self.logger.scalar(f"{split}/{name}", value, iteration)
+        self.logger.flush()
+        return report
+
+    # ---------------------------------------------------------------- saving and resuming
+    def save(self, iteration: int) -> None:
+        folder = self.scene.save(iteration)
+        torch_save_atomic(self.classifier.state_dict(), os.path.join(folder, "classifier.pth"))
+
+    def save_checkpoint(self, iteration: int) -> str:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "iteration": iteration,
+            "gaussians": self.gaussians.capture(),
+            "classifier": self.classifier.state_dict(),
+            "cls_optimizer": self.cls_optimizer.state_dict(),
+            "view_sampler": self.view_sampler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(),
+                    "identity": self.identity_generator.get_state(),
+                    "python": random.getstate()},
+        }
+        path = checkpoint_path(self.dataset.model_path, iteration)
+        torch_save_atomic(state, path)
+        self.last_checkpoint = path
+        return path
+
+    def load_checkpoint(self, path: str) -> None:
+        state = torch_load_checked(path, "checkpoint")
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"checkpoint {path} is not a GradiSeg checkpoint (format "
+                             f"{CHECKPOINT_FORMAT}); a Gaussian Grouping chkpnt cannot resume here")
+        self.gaussians.restore(state["gaussians"], self.opt)
+        self.classifier.load_state_dict(state["classifier"])
+        self.cls_optimizer.load_state_dict(state["cls_optimizer"])
+        self.view_sampler.load_state_dict(state["view_sampler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.identity_generator.set_state(state["rng"]["identity"])
+        version, internal, gauss_next = state["rng"]["python"]
+        random.setstate((version, tuple(internal), gauss_next))
+        self.first_iteration = state["iteration"] + 1
+        self.last_checkpoint = path
+
+
+def format_report(iteration: int, report: dict) -> str:
+    parts = [f"[ITER {iteration}]"]
+    for split, values in report.items():
+        parts.append(f"{split}: " + ", ".join(
+            f"{name} {value:.4f}" if not math.isnan(value) else f"{name} nan"
+            for name, value in values.items()))
+    return "  ".join(parts)

@@ -1,0 +1,37 @@
+"""Write files so that a crash never leaves a half-written one in place."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+
+
+@contextmanager
+def atomic_path(path: str) -> Iterator[str]:
+    """Yield a temporary path next to `path`; on success it replaces `path` in one rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def torch_save_atomic(obj, path: str) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def torch_load_checked(path: str, what: str):
+    """`torch.load` of tensors and plain containers only (no code runs); errors name the file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for truncated/foreign files
+        raise ValueError(f"{what} {path} cannot be read ({type(err).__name__}: {err})") from None

@@ -1,0 +1,74 @@
+"""Training losses: photometric (L1, SSIM), identity cross-entropy, neighbour KL."""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+
+def l1_loss(network_output: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    return torch.abs(network_output - gt).mean()
+
+
+@lru_cache(maxsize=8)
+def _gaussian_window(window_size: int, channels: int, sigma: float = 1.5) -> torch.Tensor:
+    """Separable Gaussian window as a (C, 1, w, w) depthwise conv kernel."""
+    coords = torch.arange(window_size, dtype=torch.float64) - window_size // 2
+    g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    window_2d = (g[:, None] @ g[None, :]).float()
+    return window_2d.expand(channels, 1, window_size, window_size).contiguous()
+
+
+def ssim(img1: torch.Tensor, img2: torch.Tensor, window_size: int = 11) -> torch.Tensor:
+    """Mean SSIM of two (C, H, W) or (B, C, H, W) images, 3DGS's Gaussian-window form."""
+    if img1.dim() == 3:
+        img1, img2 = img1[None], img2[None]
+    channels = img1.shape[1]
+    window = _gaussian_window(window_size, channels).to(img1.device, img1.dtype)
+    pad = window_size // 2
+    mu1 = F.conv2d(img1, window, padding=pad, groups=channels)
+    mu2 = F.conv2d(img2, window, padding=pad, groups=channels)
+    mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
+    sigma1_sq = F.conv2d(img1 * img1, window, padding=pad, groups=channels) - mu1_sq
+    sigma2_sq = F.conv2d(img2 * img2, window, padding=pad, groups=channels) - mu2_sq
+    sigma12 = F.conv2d(img1 * img2, window, padding=pad, groups=channels) - mu1_mu2
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    ssim_map = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / (
+        (mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2))
+    return ssim_map.mean()
+
+
+def psnr(img1: torch.Tensor, img2: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of images in [0, 1] (mean over all elements)."""
+    mse = ((img1 - img2) ** 2).mean()
+    return 20 * torch.log10(1.0 / torch.sqrt(mse))
+
+
+def photometric_loss(image: torch.Tensor, gt: torch.Tensor, lambda_dssim: float) -> torch.Tensor:
+    """(1 - lambda) L1 + lambda (1 - SSIM) of (3, H, W) images."""
+    return (1.0 - lambda_dssim) * l1_loss(image, gt) + lambda_dssim * (1.0 - ssim(image, gt))
+
+
+def identity_ce_loss(logits: torch.Tensor, gt_ids: torch.Tensor) -> torch.Tensor:
+    """Pixel cross-entropy of (num_classes, H, W) logits against (H, W) ids, / log(num_classes)
+    so that a uniform prediction scores 1 whatever the class count (Gaussian Grouping)."""
+    num_classes = logits.shape[0]
+    ce = F.cross_entropy(logits[None], gt_ids[None].long())
+    return ce / math.log(num_classes)
+
+
+def neighbour_kl_loss(probs: torch.Tensor, target_idx: torch.Tensor,
+                      neighbour_idx: torch.Tensor) -> torch.Tensor:
+    """Mean over targets and neighbours of KL(P_t || P_k), divided by the class count.
+
+    probs: (N, C) class probabilities of every Gaussian; target_idx: (M,);
+    neighbour_idx: (M, K) indices into probs. This is Gaussian Grouping's `loss_cls_3d`
+    reduction (mean over the M x K pairs), which both global KNN and LA-KNN use.
+    """
+    p_t = probs[target_idx].unsqueeze(1)        # (M, 1, C)
+    p_k = probs[neighbour_idx]                  # (M, K, C)
+    kl = p_t * (torch.log(p_t + 1e-10) - torch.log(p_k + 1e-10))
+    return kl.sum(dim=-1).mean() / probs.shape[1]
