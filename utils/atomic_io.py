@@ -5,8 +5,6 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-import torch
-
 
 @contextmanager
 def atomic_path(path: str) -> Iterator[str]:
@@ -23,12 +21,14 @@ def atomic_path(path: str) -> Iterator[str]:
 
 
 def torch_save_atomic(obj, path: str) -> None:
+    import torch  # here, so that torch-free tools (eval_lerf_mask.py) can use atomic_path
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def torch_load_checked(path: str, what: str):
     """`torch.load` of tensors and plain containers only (no code runs); errors name the file."""
+    import torch
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} not found: {path}")
     try:
