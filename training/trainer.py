@@ -92,7 +92,7 @@ class Trainer:
             probs = self.classifier.gaussian_probabilities(gaussians.get_objects)
             loss_3d = opt.reg3d_lambda_val * identity_3d_loss(
                 gaussians.get_xyz, probs, opt.reg3d_k, opt.reg3d_max_points,
-                opt.reg3d_sample_size, self.identity_generator)
+                opt.reg3d_sample_size, self.identity_generator).loss
 
         loss = loss_rgb + opt.lambda_obj_2d * loss_2d + loss_3d
         if not torch.isfinite(loss):
@@ -118,10 +118,8 @@ class Trainer:
         gaussians, opt = self.gaussians, self.opt
         if iteration >= opt.densify_until_iter:
             return
-        visible = out["visibility_filter"]
-        radii = out["radii"].to(gaussians.max_radii2D.dtype)
-        gaussians.max_radii2D[visible] = torch.max(gaussians.max_radii2D[visible], radii[visible])
-        gaussians.add_densification_stats(out["viewspace_points"], visible)
+        gaussians.update_max_radii2D(out["radii"], out["visibility_filter"])
+        gaussians.add_densification_stats(out["viewspace_points"], out["visibility_filter"])
         if iteration > opt.densify_from_iter and iteration % opt.densification_interval == 0:
             size_threshold = 20 if iteration > opt.opacity_reset_interval else None
             before = gaussians.get_xyz.shape[0]

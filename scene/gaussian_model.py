@@ -1,0 +1,486 @@
+"""The Gaussian scene model: 3DGS parameters plus Gaussian Grouping's identity encoding.
+
+Parameters (raw, before activation), one row per Gaussian, each in its own Adam group:
+
+    group     attribute        shape              activation
+    xyz       _xyz             (N, 3)             none
+    f_dc      _features_dc     (N, 1, 3)          SH degree 0 coefficient
+    f_rest    _features_rest   (N, K-1, 3)        SH degrees 1..max, K = (max_sh_degree+1)^2
+    opacity   _opacity         (N, 1)             sigmoid
+    scaling   _scaling         (N, 3)             exp
+    rotation  _rotation        (N, 4)             normalise, quaternion (w, x, y, z)
+    obj_dc    _objects_dc      (N, 1, D)          none (identity encoding, D = num_objects)
+
+Per-Gaussian statistics live in one registry, `self.statistics` (name -> tensor, rows aligned
+with the parameters; shapes in `STATISTIC_SHAPES`). Every operation that changes the set of
+Gaussians goes through `densification_postfix` (append: new statistic rows are zero) or
+`prune_points` (remove: surviving rows keep their values), so all statistics and all Adam
+state rows always follow their Gaussian. Registering a statistic is one entry in
+`STATISTIC_SHAPES`.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any, Callable, Iterable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from utils.general_utils import (build_rotation, build_scaling_rotation, get_expon_lr_func,
+                                 inverse_sigmoid, strip_symmetric)
+from utils.graphics_utils import BasicPointCloud
+from utils.knn import mean_sq_dist_to_3nn
+from utils.ply_io import GaussianPlyArrays, read_gaussian_ply, write_gaussian_ply
+from utils.sh_utils import RGB2SH
+
+# Adam group name -> model attribute holding that parameter (3DGS / GG names).
+PARAMETER_ATTRIBUTES: dict[str, str] = {
+    "xyz": "_xyz",
+    "f_dc": "_features_dc",
+    "f_rest": "_features_rest",
+    "opacity": "_opacity",
+    "scaling": "_scaling",
+    "rotation": "_rotation",
+    "obj_dc": "_objects_dc",
+}
+
+# Per-Gaussian statistic name -> shape of one row. All start at zero.
+STATISTIC_SHAPES: dict[str, tuple[int, ...]] = {
+    "xyz_gradient_accum": (1,),   # sum over visible iterations of ||dL/d(NDC x, y)|| (3DGS)
+    "denom": (1,),                # number of those iterations
+    "max_radii2D": (),            # largest screen-space radius seen, pixels
+    "identity_grad_accum": (1,),  # sum over visible iterations of ||dL/d e_t|| (IGD)
+    "identity_grad_denom": (1,),  # number of those iterations
+    "xyz_grad_vec_accum": (3,),   # sum over visible iterations of dL/d mu (LA-KNN direction)
+}
+
+# Statistics that 3DGS's densification consumes and restarts after every densify_and_prune.
+DENSIFICATION_STATISTICS = ("xyz_gradient_accum", "denom", "max_radii2D")
+
+
+class GaussianModel:
+
+    def __init__(self, sh_degree: int, num_objects: int = 16, device: str | torch.device = "cpu"):
+        self.max_sh_degree = sh_degree
+        self.active_sh_degree = 0
+        self.num_objects = num_objects
+        self.device = torch.device(device)
+        self.percent_dense = 0.0
+        self.spatial_lr_scale = 0.0
+        self.xyz_scheduler: Optional[Callable[[int], float]] = None
+        self.statistics: dict[str, torch.Tensor] = {}
+        self.optimizer: Optional[torch.optim.Adam] = None
+        self._set_parameters({name: torch.empty(0) for name in PARAMETER_ATTRIBUTES})
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        # 3DGS-style access to the statistics (gaussians.max_radii2D[visible] = ...); called
+        # only when normal attribute lookup fails.
+        statistics = self.__dict__.get("statistics", {})
+        if name in statistics:
+            return statistics[name]
+        raise AttributeError(f"'GaussianModel' object has no attribute '{name}'")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in STATISTIC_SHAPES:  # rebinding would detach it from the registry
+            raise AttributeError(f"'{name}' is a per-Gaussian statistic: write its rows in place "
+                                 f"or use reset_statistics()")
+        super().__setattr__(name, value)
+
+    # ----------------------------------------------------------------- activated views
+    @property
+    def get_xyz(self) -> torch.Tensor:
+        return self._xyz
+
+    @property
+    def get_features(self) -> torch.Tensor:
+        """(N, K, 3) SH coefficients, degree 0 first."""
+        return torch.cat((self._features_dc, self._features_rest), dim=1)
+
+    @property
+    def get_objects(self) -> torch.Tensor:
+        """(N, 1, D) identity encodings."""
+        return self._objects_dc
+
+    @property
+    def get_opacity(self) -> torch.Tensor:
+        return torch.sigmoid(self._opacity)
+
+    @property
+    def get_scaling(self) -> torch.Tensor:
+        return torch.exp(self._scaling)
+
+    @property
+    def get_rotation(self) -> torch.Tensor:
+        return nn.functional.normalize(self._rotation)
+
+    def get_covariance(self, scaling_modifier: float = 1.0) -> torch.Tensor:
+        """(N, 6) upper triangle [xx, xy, xz, yy, yz, zz] of Sigma = L L^T, L = R S."""
+        L = build_scaling_rotation(scaling_modifier * self.get_scaling, self._rotation)
+        return strip_symmetric(L @ L.transpose(1, 2))
+
+    @property
+    def num_points(self) -> int:
+        return self._xyz.shape[0]
+
+    def oneupSHdegree(self) -> None:
+        if self.active_sh_degree < self.max_sh_degree:
+            self.active_sh_degree += 1
+
+    # ----------------------------------------------------------------- parameters and statistics
+    def parameters_by_group(self) -> dict[str, nn.Parameter]:
+        return {name: getattr(self, attribute) for name, attribute in PARAMETER_ATTRIBUTES.items()}
+
+    def _set_parameters(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Install copies of `tensors` as fresh leaf parameters; drops any optimizer (it would
+        refer to the old ones) and zeroes the statistics."""
+        self.optimizer = None
+        for name, attribute in PARAMETER_ATTRIBUTES.items():
+            tensor = tensors[name].detach().to(device=self.device, dtype=torch.float32, copy=True,
+                                               memory_format=torch.contiguous_format)
+            setattr(self, attribute, nn.Parameter(tensor.requires_grad_(True)))
+        self.reset_statistics(STATISTIC_SHAPES)
+
+    def reset_statistics(self, names: Iterable[str]) -> None:
+        """Set the named statistics to zero for all current Gaussians."""
+        for name in names:
+            self.statistics[name] = torch.zeros((self.num_points, *STATISTIC_SHAPES[name]),
+                                                device=self.device)
+
+    def average_statistic(self, sum_name: str, count_name: str) -> torch.Tensor:
+        """Per-Gaussian mean statistics[sum_name] / statistics[count_name], 0 where the count is 0."""
+        mean = self.statistics[sum_name] / self.statistics[count_name]
+        mean[mean.isnan()] = 0.0
+        return mean
+
+    @torch.no_grad()
+    def add_densification_stats(self, viewspace_point_tensor: torch.Tensor,
+                                update_filter: torch.Tensor) -> None:
+        """Accumulate 3DGS's densification statistic: the norm of the screen-space position
+        gradient `viewspace_point_tensor.grad[:, :2]` (N, 3) of the Gaussians in `update_filter`."""
+        grad = _require_grad(viewspace_point_tensor, "viewspace_point_tensor")
+        self.statistics["xyz_gradient_accum"][update_filter] += torch.norm(
+            grad[update_filter, :2], dim=-1, keepdim=True)
+        self.statistics["denom"][update_filter] += 1
+
+    @torch.no_grad()
+    def add_identity_stats(self, update_filter: torch.Tensor) -> None:
+        """Accumulate the IGD and LA-KNN statistics from the current gradients of the identity
+        encodings (||dL/d e_t||) and the 3D positions (dL/d mu) of the Gaussians in `update_filter`."""
+        objects_grad = _require_grad(self._objects_dc, "_objects_dc")
+        xyz_grad = _require_grad(self._xyz, "_xyz")
+        self.statistics["identity_grad_accum"][update_filter] += torch.norm(
+            objects_grad[update_filter].flatten(1), dim=-1, keepdim=True)
+        self.statistics["identity_grad_denom"][update_filter] += 1
+        self.statistics["xyz_grad_vec_accum"][update_filter] += xyz_grad[update_filter]
+
+    @torch.no_grad()
+    def update_max_radii2D(self, radii: torch.Tensor, visibility_filter: torch.Tensor) -> None:
+        """Keep the largest screen-space radius (N,) seen by each visible Gaussian."""
+        max_radii = self.statistics["max_radii2D"]
+        max_radii[visibility_filter] = torch.max(max_radii[visibility_filter],
+                                                 radii[visibility_filter].to(max_radii.dtype))
+
+    # ----------------------------------------------------------------- initialisation
+    def create_from_pcd(self, pcd: BasicPointCloud, spatial_lr_scale: float) -> None:
+        """3DGS initialisation from a point cloud: isotropic scales from the mean squared
+        distance to the 3 nearest neighbours, identity rotation, opacity 0.1, colour as SH
+        degree 0, identity encodings RGB2SH(U[0, 1)) as Gaussian Grouping does."""
+        self.spatial_lr_scale = spatial_lr_scale
+        points = torch.as_tensor(np.asarray(pcd.points), dtype=torch.float32, device=self.device)
+        colors = torch.as_tensor(np.asarray(pcd.colors), dtype=torch.float32, device=self.device)
+        n = points.shape[0]
+        # N >= 2: a lone point has no neighbour to size it by
+        if points.ndim != 2 or points.shape[1] != 3 or colors.shape != points.shape or n < 2:
+            raise ValueError(f"create_from_pcd: need (N, 3) points and colours with N >= 2, got "
+                             f"{tuple(points.shape)} and {tuple(colors.shape)}")
+        num_rest = (self.max_sh_degree + 1) ** 2 - 1
+
+        dist2 = torch.clamp_min(mean_sq_dist_to_3nn(points), 1e-7)
+        rotations = torch.zeros((n, 4), device=self.device)
+        rotations[:, 0] = 1.0
+        self._set_parameters({
+            "xyz": points,
+            "f_dc": RGB2SH(colors)[:, None, :],
+            "f_rest": torch.zeros((n, num_rest, 3), device=self.device),
+            "opacity": inverse_sigmoid(0.1 * torch.ones((n, 1), device=self.device)),
+            "scaling": torch.log(torch.sqrt(dist2))[:, None].repeat(1, 3),
+            "rotation": rotations,
+            "obj_dc": RGB2SH(torch.rand((n, self.num_objects), device=self.device))[:, None, :],
+        })
+
+    # ----------------------------------------------------------------- optimisation
+    def training_setup(self, training_args: Any) -> None:
+        """Adam over the seven parameter groups with 3DGS's learning rates (f_rest at
+        feature_lr / 20) and `object_lr` for the identity encodings; zero statistics."""
+        self.percent_dense = training_args.percent_dense
+        self.reset_statistics(STATISTIC_SHAPES)
+        lrs = {
+            "xyz": training_args.position_lr_init * self.spatial_lr_scale,
+            "f_dc": training_args.feature_lr,
+            "f_rest": training_args.feature_lr / 20.0,
+            "opacity": training_args.opacity_lr,
+            "scaling": training_args.scaling_lr,
+            "rotation": training_args.rotation_lr,
+            "obj_dc": training_args.object_lr,
+        }
+        groups = [{"params": [param], "lr": lrs[name], "name": name}
+                  for name, param in self.parameters_by_group().items()]
+        self.optimizer = torch.optim.Adam(groups, lr=0.0, eps=1e-15)
+        self.xyz_scheduler = get_expon_lr_func(
+            lr_init=training_args.position_lr_init * self.spatial_lr_scale,
+            lr_final=training_args.position_lr_final * self.spatial_lr_scale,
+            lr_delay_mult=training_args.position_lr_delay_mult,
+            max_steps=training_args.position_lr_max_steps)
+
+    def update_learning_rate(self, iteration: int) -> float:
+        """Set the position learning rate for `iteration`; returns it."""
+        lr = self.xyz_scheduler(iteration)
+        self._optimizer_group("xyz")["lr"] = lr
+        return lr
+
+    def _optimizer_group(self, name: str) -> dict:
+        for group in self.optimizer.param_groups:
+            if group["name"] == name:
+                return group
+        raise KeyError(f"optimizer has no parameter group '{name}'")
+
+    def _install_parameter(self, name: str, tensor: torch.Tensor,
+                           edit_state: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Make `tensor` the parameter of group `name`. Adam's per-row state tensors
+        (exp_avg, exp_avg_sq, ...: same shape as the old parameter) are mapped through
+        `edit_state`; per-parameter scalars (step) are kept."""
+        old = getattr(self, PARAMETER_ATTRIBUTES[name])
+        new = nn.Parameter(tensor.detach().contiguous().requires_grad_(True))
+        if self.optimizer is not None:
+            group = self._optimizer_group(name)
+            state = self.optimizer.state.pop(old, None)
+            if state is not None:
+                self.optimizer.state[new] = {
+                    key: edit_state(value) if torch.is_tensor(value) and value.shape == old.shape else value
+                    for key, value in state.items()}
+            group["params"][0] = new
+        setattr(self, PARAMETER_ATTRIBUTES[name], new)
+
+    @torch.no_grad()
+    def replace_tensor_to_optimizer(self, tensor: torch.Tensor, name: str) -> None:
+        """Replace the whole parameter `name` by `tensor`, its Adam moments restarting at zero."""
+        self._install_parameter(name, tensor, lambda state: torch.zeros_like(tensor))
+
+    def _prune_optimizer(self, keep: torch.Tensor) -> None:
+        """Keep rows `keep` (N,) bool of every parameter and of its Adam state."""
+        for name, param in self.parameters_by_group().items():
+            self._install_parameter(name, param[keep], lambda state: state[keep])
+
+    def cat_tensors_to_optimizer(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Append rows `tensors[name]` to every parameter; their Adam state rows are zero."""
+        for name, param in self.parameters_by_group().items():
+            extension = tensors[name].to(param.dtype)
+            self._install_parameter(name, torch.cat((param, extension), dim=0),
+                                    lambda state: torch.cat((state, torch.zeros_like(extension)), dim=0))
+
+    @torch.no_grad()
+    def reset_opacity(self) -> None:
+        """Clamp every opacity to at most 0.01 (3DGS's periodic reset); the opacity group's
+        Adam moments restart at zero."""
+        opacities = inverse_sigmoid(torch.min(self.get_opacity, torch.full_like(self._opacity, 0.01)))
+        self.replace_tensor_to_optimizer(opacities, "opacity")
+
+    # ----------------------------------------------------------------- changing the Gaussian set
+    @torch.no_grad()
+    def prune_points(self, mask: torch.Tensor) -> None:
+        """Remove the Gaussians where `mask` (N,) bool is True, with their Adam state and statistics."""
+        keep = ~_check_row_mask(mask, self.num_points)
+        self._prune_optimizer(keep)
+        for name, values in self.statistics.items():
+            self.statistics[name] = values[keep]
+
+    @torch.no_grad()
+    def densification_postfix(self, new_params: dict[str, torch.Tensor]) -> None:
+        """Append Gaussians given as one tensor per group name (rows shaped like the
+        parameters); their Adam state and statistics start at zero."""
+        num_new = _check_new_rows(new_params, self.parameters_by_group())
+        self.cat_tensors_to_optimizer(new_params)
+        for name, values in self.statistics.items():
+            zeros = torch.zeros((num_new, *values.shape[1:]), dtype=values.dtype, device=values.device)
+            self.statistics[name] = torch.cat((values, zeros), dim=0)
+
+    @torch.no_grad()
+    def split_points(self, selected_mask: torch.Tensor, children: dict[str, torch.Tensor]) -> None:
+        """Replace the Gaussians selected by `selected_mask` (N,) bool with `children` (one
+        tensor per group name, any number of rows): the children are appended with zero Adam
+        state and statistics, then the parents are removed."""
+        num_parents = self.num_points
+        selected_mask = _check_row_mask(selected_mask, num_parents)
+        self.densification_postfix(children)
+        self.prune_points(torch.cat((selected_mask, selected_mask.new_zeros(self.num_points - num_parents))))
+
+    def _high_gradient_mask(self, grads: torch.Tensor, grad_threshold: float) -> torch.Tensor:
+        """(N,) bool: mean gradient `grads` (M, 1), M <= N, at least `grad_threshold`; rows
+        appended after `grads` was computed count as zero gradient."""
+        padded = torch.zeros(self.num_points, device=self.device)
+        padded[:grads.shape[0]] = grads.squeeze(1)
+        return padded >= grad_threshold
+
+    @torch.no_grad()
+    def densify_and_clone(self, grads: torch.Tensor, grad_threshold: float, scene_extent: float) -> None:
+        """Duplicate small Gaussians (largest scale <= percent_dense * extent) whose mean
+        screen-space gradient `grads` (N, 1) reaches `grad_threshold`; copies sit at the same place."""
+        selected = self._high_gradient_mask(grads, grad_threshold) & (
+            self.get_scaling.max(dim=1).values <= self.percent_dense * scene_extent)
+        copies = {name: param[selected] for name, param in self.parameters_by_group().items()}
+        self.densification_postfix(copies)
+
+    @torch.no_grad()
+    def densify_and_split(self, grads: torch.Tensor, grad_threshold: float, scene_extent: float,
+                          N: int = 2) -> None:
+        """Replace each large Gaussian (largest scale > percent_dense * extent) whose mean
+        screen-space gradient reaches `grad_threshold` by N children sampled from it, their
+        scales divided by 0.8 * N (3DGS)."""
+        selected = self._high_gradient_mask(grads, grad_threshold) & (
+            self.get_scaling.max(dim=1).values > self.percent_dense * scene_extent)
+        self.split_points(selected, self._sample_split_children(selected, N))
+
+    def _sample_split_children(self, selected: torch.Tensor, N: int) -> dict[str, torch.Tensor]:
+        """N children per selected Gaussian (child-major: all first children, then all second,
+        ...): positions mu + R s*z with z ~ N(0, I), log-scales log(s / (0.8 N)), everything
+        else copied."""
+        children = {name: param[selected].repeat(N, *([1] * (param.dim() - 1)))
+                    for name, param in self.parameters_by_group().items()}
+        stds = self.get_scaling[selected].repeat(N, 1)
+        samples = torch.normal(mean=torch.zeros_like(stds), std=stds)
+        rotations = build_rotation(self._rotation[selected]).repeat(N, 1, 1)
+        children["xyz"] = torch.bmm(rotations, samples.unsqueeze(-1)).squeeze(-1) + children["xyz"]
+        children["scaling"] = torch.log(stds / (0.8 * N))
+        return children
+
+    @torch.no_grad()
+    def densify_and_prune(self, max_grad: float, min_opacity: float, extent: float,
+                          max_screen_size: Optional[float], prune_by_screen_size: bool = False) -> None:
+        """3DGS's adaptive density control: clone, split, then prune Gaussians with opacity
+        below `min_opacity` and, when `max_screen_size` is set, those larger than 0.1 * extent
+        in world space. The densification statistics restart at zero afterwards.
+
+        3DGS's code also tests max_radii2D > max_screen_size, but it zeroes max_radii2D just
+        before, so that test never fires there (graphdeco-inria/gaussian-splatting#123, #544)
+        and published 3DGS/GG numbers do not include it. It is applied here only with
+        `prune_by_screen_size=True`, on the radii the Gaussians actually had."""
+        grads = self.average_statistic("xyz_gradient_accum", "denom")
+        self.densify_and_clone(grads, max_grad, extent)
+        self.densify_and_split(grads, max_grad, extent)
+
+        prune_mask = (self.get_opacity < min_opacity).squeeze(1)
+        if max_screen_size:
+            prune_mask |= self.get_scaling.max(dim=1).values > 0.1 * extent
+            if prune_by_screen_size:
+                prune_mask |= self.statistics["max_radii2D"] > max_screen_size
+        self.prune_points(prune_mask)
+        self.reset_statistics(DENSIFICATION_STATISTICS)
+
+    # ----------------------------------------------------------------- files and checkpoints
+    def save_ply(self, path: str) -> None:
+        """Write the Gaussians as a 3DGS PLY with `obj_dc_*` identity channels (atomically)."""
+        def rows(param: torch.Tensor) -> np.ndarray:
+            # 3DGS stores SH channel-major: (N, K, 3) -> (N, 3, K) -> (N, 3K)
+            return param.detach().transpose(1, 2).flatten(start_dim=1).cpu().numpy()
+
+        write_gaussian_ply(path, GaussianPlyArrays(
+            xyz=self._xyz.detach().cpu().numpy(),
+            f_dc=rows(self._features_dc),
+            f_rest=rows(self._features_rest),
+            opacity=self._opacity.detach().cpu().numpy(),
+            scale=self._scaling.detach().cpu().numpy(),
+            rotation=self._rotation.detach().cpu().numpy(),
+            obj_dc=rows(self._objects_dc),
+        ))
+
+    def load_ply(self, path: str) -> None:
+        """Read a GradiSeg, Gaussian Grouping or plain 3DGS PLY (the last gets zero identity
+        encodings and a warning). Sets the active SH degree to the maximum; no optimizer."""
+        num_rest = (self.max_sh_degree + 1) ** 2 - 1
+        arrays = read_gaussian_ply(path, 3 * num_rest, self.num_objects)
+        n = arrays.xyz.shape[0]
+        objects = arrays.obj_dc
+        if objects is None:
+            warnings.warn(f"{path}: no obj_dc_* properties (a plain 3DGS PLY); identity encodings "
+                          f"start at zero")
+            objects = np.zeros((n, self.num_objects), dtype=np.float32)
+
+        def per_coefficient(columns: np.ndarray, k: int) -> torch.Tensor:
+            # inverse of save_ply's layout: (N, 3K) -> (N, 3, K) -> (N, K, 3)
+            return torch.from_numpy(columns).reshape(n, 3, k).transpose(1, 2)
+
+        self._set_parameters({
+            "xyz": torch.from_numpy(arrays.xyz),
+            "f_dc": per_coefficient(arrays.f_dc, 1),
+            "f_rest": per_coefficient(arrays.f_rest, num_rest),
+            "opacity": torch.from_numpy(arrays.opacity),
+            "scaling": torch.from_numpy(arrays.scale),
+            "rotation": torch.from_numpy(arrays.rotation),
+            "obj_dc": torch.from_numpy(objects)[:, None, :],
+        })
+        self.active_sh_degree = self.max_sh_degree
+
+    def capture(self) -> dict:
+        """A snapshot (copies) of everything needed to resume training exactly."""
+        return {
+            "max_sh_degree": self.max_sh_degree,
+            "num_objects": self.num_objects,
+            "active_sh_degree": self.active_sh_degree,
+            "spatial_lr_scale": self.spatial_lr_scale,
+            "params": {name: param.detach().clone() for name, param in self.parameters_by_group().items()},
+            "statistics": {name: values.clone() for name, values in self.statistics.items()},
+            "optimizer": None if self.optimizer is None else copy.deepcopy(self.optimizer.state_dict()),
+        }
+
+    def restore(self, state: dict, training_args: Any) -> None:
+        """Resume from `capture()`'s dict: parameters, statistics, optimizer state."""
+        missing = {"max_sh_degree", "num_objects", "active_sh_degree", "spatial_lr_scale",
+                   "params", "statistics", "optimizer"} - set(state)
+        if missing:
+            raise ValueError(f"checkpoint state lacks {sorted(missing)}")
+        if (state["max_sh_degree"], state["num_objects"]) != (self.max_sh_degree, self.num_objects):
+            raise ValueError(f"checkpoint has sh_degree {state['max_sh_degree']}, num_objects "
+                             f"{state['num_objects']}; the model has {self.max_sh_degree}, "
+                             f"{self.num_objects}")
+        self._set_parameters(state["params"])
+        self.active_sh_degree = state["active_sh_degree"]
+        self.spatial_lr_scale = state["spatial_lr_scale"]
+        self.training_setup(training_args)
+        for name in STATISTIC_SHAPES:
+            if name not in state["statistics"]:
+                raise ValueError(f"checkpoint state lacks the per-Gaussian statistic '{name}'")
+            values = state["statistics"][name]
+            if values.shape != self.statistics[name].shape:
+                raise ValueError(f"checkpoint statistic '{name}' has shape {tuple(values.shape)}, "
+                                 f"expected {tuple(self.statistics[name].shape)}")
+            self.statistics[name] = values.to(self.device).clone()
+        if state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+
+
+def _require_grad(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    if tensor.grad is None:
+        raise RuntimeError(f"{name}.grad is None: call this after loss.backward() and before zero_grad()")
+    return tensor.grad
+
+
+def _check_row_mask(mask: torch.Tensor, num_points: int) -> torch.Tensor:
+    if mask.dtype != torch.bool or mask.shape != (num_points,):
+        raise ValueError(f"expected a ({num_points},) bool mask, got {mask.dtype} {tuple(mask.shape)}")
+    return mask
+
+
+def _check_new_rows(new_params: dict[str, torch.Tensor], params: dict[str, torch.Tensor]) -> int:
+    """Number of rows in `new_params`, after checking it has every group with matching row shapes."""
+    if set(new_params) != set(params):
+        raise ValueError(f"new Gaussians need exactly the groups {sorted(params)}, got {sorted(new_params)}")
+    counts = {new_params[name].shape[0] for name in params}
+    if len(counts) != 1:
+        raise ValueError(f"new Gaussians have different row counts per group: {counts}")
+    for name, param in params.items():
+        if new_params[name].shape[1:] != param.shape[1:]:
+            raise ValueError(f"new '{name}' rows have shape {tuple(new_params[name].shape[1:])}, "
+                             f"expected {tuple(param.shape[1:])}")
+    return counts.pop()

@@ -1,0 +1,110 @@
+"""Gaussian PLY files in the 3DGS / Gaussian Grouping layout.
+
+One `vertex` element, float32 properties in this order (3DGS's, then GG's identity channels):
+`x y z nx ny nz f_dc_0..2 f_rest_0..R-1 opacity scale_0..2 rot_0..3 obj_dc_0..D-1`.
+Colour coefficients are stored channel-major as 3DGS does: `f_rest_{c*(K-1)+k}` is SH
+coefficient k+1 of channel c. Values are the raw (pre-activation) parameters. Normals are
+written as zeros and ignored on reading. Properties are read by name, so their order in a
+file does not matter.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+from plyfile import PlyData, PlyElement, PlyParseError
+
+from utils.atomic_io import atomic_path
+
+
+class GaussianPlyArrays(NamedTuple):
+    """Raw Gaussian parameters as float32 arrays, one row per Gaussian."""
+    xyz: np.ndarray                # (N, 3)
+    f_dc: np.ndarray               # (N, 3)
+    f_rest: np.ndarray             # (N, R), R = 3 * ((sh_degree + 1)^2 - 1), channel-major
+    opacity: np.ndarray            # (N, 1) logit
+    scale: np.ndarray              # (N, 3) log
+    rotation: np.ndarray           # (N, 4) quaternion (w, x, y, z)
+    obj_dc: Optional[np.ndarray]   # (N, D) identity encoding; None when the file has none
+
+
+def _numbered(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i}" for i in range(count)]
+
+
+def _column_names(num_rest: int, num_objects: int) -> dict[str, list[str]]:
+    """PLY property names of each `GaussianPlyArrays` field, in file order."""
+    return {
+        "xyz": ["x", "y", "z"],
+        "f_dc": _numbered("f_dc_", 3),
+        "f_rest": _numbered("f_rest_", num_rest),
+        "opacity": ["opacity"],
+        "scale": _numbered("scale_", 3),
+        "rotation": _numbered("rot_", 4),
+        "obj_dc": _numbered("obj_dc_", num_objects),
+    }
+
+
+def write_gaussian_ply(path: str, arrays: GaussianPlyArrays) -> None:
+    """Write `arrays` to `path` atomically, binary little-endian."""
+    if arrays.obj_dc is None:
+        raise ValueError(f"{path}: refusing to write a Gaussian PLY without identity encodings")
+    n = arrays.xyz.shape[0]
+    names = _column_names(arrays.f_rest.shape[1], arrays.obj_dc.shape[1])
+    columns: list[tuple[str, np.ndarray]] = [("x", arrays.xyz[:, 0]), ("y", arrays.xyz[:, 1]),
+                                             ("z", arrays.xyz[:, 2])]
+    columns += [(name, np.zeros(n, dtype=np.float32)) for name in ("nx", "ny", "nz")]
+    for field in GaussianPlyArrays._fields[1:]:
+        values = getattr(arrays, field)
+        if values.shape != (n, len(names[field])):
+            raise ValueError(f"{path}: '{field}' has shape {values.shape}, "
+                             f"expected ({n}, {len(names[field])})")
+        columns += [(name, values[:, i]) for i, name in enumerate(names[field])]
+    vertices = np.empty(n, dtype=[(name, "f4") for name, _ in columns])
+    for name, values in columns:
+        vertices[name] = values
+
+    with atomic_path(path) as tmp:
+        PlyData([PlyElement.describe(vertices, "vertex")], byte_order="<").write(tmp)
+
+
+def read_gaussian_ply(path: str, num_rest: int, num_objects: int) -> GaussianPlyArrays:
+    """Read a 3DGS, Gaussian Grouping or GradiSeg PLY. `num_rest` is the expected number of
+    `f_rest_*` properties, `num_objects` of `obj_dc_*`; a file with no `obj_dc_*` at all (plain
+    3DGS) gives `obj_dc=None`. Raises ValueError naming the file and the problem."""
+    try:
+        ply = PlyData.read(path)
+    except (PlyParseError, ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a readable PLY file ({e})") from e
+    if "vertex" not in [element.name for element in ply.elements]:
+        raise ValueError(f"{path}: PLY has no 'vertex' element")
+    vertex = ply["vertex"]
+    present = {prop.name for prop in vertex.properties}
+
+    num_found_rest = sum(name.startswith("f_rest_") for name in present)
+    if num_found_rest != num_rest:
+        raise ValueError(f"{path}: has {num_found_rest} 'f_rest_*' properties, the model expects "
+                         f"{num_rest} (SH degree mismatch)")
+    num_found_objects = sum(name.startswith("obj_dc_") for name in present)
+    if num_found_objects not in (0, num_objects):
+        raise ValueError(f"{path}: has {num_found_objects} 'obj_dc_*' properties, the model expects "
+                         f"{num_objects} (num_objects mismatch)")
+
+    names = _column_names(num_rest, num_objects if num_found_objects else 0)
+    fields = {field: _read_columns(path, vertex, present, columns) for field, columns in names.items()}
+    if num_found_objects == 0:
+        fields["obj_dc"] = None
+    return GaussianPlyArrays(**fields)
+
+
+def _read_columns(path: str, vertex: PlyElement, present: set[str], columns: list[str]) -> np.ndarray:
+    """Properties `columns` of `vertex` as one float32 (N, len(columns)) array."""
+    missing = [name for name in columns if name not in present]
+    if missing:
+        raise ValueError(f"{path}: PLY vertex element lacks property '{missing[0]}'")
+    values = np.empty((vertex.count, len(columns)), dtype=np.float32)
+    for i, name in enumerate(columns):
+        values[:, i] = vertex[name]
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{path}: non-finite values in properties {columns[0]}..{columns[-1]}")
+    return values
