@@ -1,6 +1,9 @@
 import os
 import sys
 
+# cv2 before anything imports pycolmap: pycolmap 4.2.1 first makes cv2's PNG encoder abort.
+import cv2  # noqa: F401
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)

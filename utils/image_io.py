@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from scene.errors import DataError, warn_once
+from utils.atomic_io import atomic_path
 
 _JPEG_MAGIC = b"\xff\xd8"
 
@@ -41,6 +42,18 @@ def read_rgb(path: str, white_background: bool) -> np.ndarray:
         background = 1.0 if white_background else 0.0
         return np.ascontiguousarray(rgb * alpha + background * (1.0 - alpha))
     raise DataError(f"{path}: unsupported image with {channels} channels")
+
+
+def write_png(path: str, image: np.ndarray) -> None:
+    """Write an (H, W) or (H, W, 3) RGB uint8 image as PNG, atomically; errors name the file."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise OSError(f"cannot encode {path} as PNG")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(encoded.tobytes())
 
 
 def read_mask(path: str) -> np.ndarray:

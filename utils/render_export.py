@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -21,22 +20,11 @@ from tqdm import tqdm
 from gaussian_renderer import render
 from scene.identity_classifier import IdentityClassifier
 from utils.atomic_io import atomic_path
+from utils.image_io import write_png
 from utils.visualization import FeaturePCA, colorize_ids, side_by_side, to_uint8_rgb
 
 OUTPUT_FOLDERS = ("renders", "gt", "objects_feature16", "objects_pred", "objects_pred_id",
                   "gt_objects_color", "strip")
-
-
-def write_png(path: str, image: np.ndarray) -> None:
-    """Write an (H, W) or (H, W, 3) RGB uint8 image atomically."""
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise OSError(f"cannot encode {path} as PNG")
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(encoded.tobytes())
 
 
 def load_prompt_ids(path: str, num_classes: int) -> dict[str, list[int]]:
