@@ -168,7 +168,9 @@ class GaussianModel:
     def add_identity_stats(self, update_filter: torch.Tensor) -> None:
         """Accumulate the IGD and LA-KNN statistics from the current gradients of the identity
         encodings (||dL/d e_t||) and the 3D positions (dL/d mu) of the Gaussians in `update_filter`."""
-        objects_grad = _require_grad(self._objects_dc, "_objects_dc")
+        # No identity gradient at all (a view without a mask, the reference rasterizer): zero.
+        objects_grad = (self._objects_dc.grad if self._objects_dc.grad is not None
+                        else torch.zeros_like(self._objects_dc))
         xyz_grad = _require_grad(self._xyz, "_xyz")
         self.statistics["identity_grad_accum"][update_filter] += torch.norm(
             objects_grad[update_filter].flatten(1), dim=-1, keepdim=True)

@@ -28,16 +28,17 @@ def get_expon_lr_func(lr_init: float, lr_final: float, lr_delay_steps: int = 0,
     return helper
 
 
-def build_rotation(q: torch.Tensor) -> torch.Tensor:
-    """Quaternions (N, 4) as (w, x, y, z), normalised here -> rotation matrices (N, 3, 3)."""
-    q = q / torch.linalg.norm(q, dim=1, keepdim=True)
-    r, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-    R = torch.stack([
+def build_rotation(q: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    """Quaternions (N, 4) as (w, x, y, z) -> matrices (N, 3, 3). `normalize=False` uses q as
+    given, as 3DGS's rasterizer does (a rotation only for unit quaternions)."""
+    if normalize:
+        q = q / torch.linalg.norm(q, dim=1, keepdim=True)
+    r, x, y, z = q.unbind(dim=1)
+    return torch.stack([
         1 - 2 * (y * y + z * z), 2 * (x * y - r * z), 2 * (x * z + r * y),
         2 * (x * y + r * z), 1 - 2 * (x * x + z * z), 2 * (y * z - r * x),
         2 * (x * z - r * y), 2 * (y * z + r * x), 1 - 2 * (x * x + y * y),
     ], dim=1).reshape(-1, 3, 3)
-    return R
 
 
 def build_scaling_rotation(s: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ def eval_sh(deg: int, sh: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
                           + C3[3] * z * (2 * zz - 3 * xx - 3 * yy) * sh[..., 12]
                           + C3[4] * x * (4 * zz - xx - yy) * sh[..., 13]
                           + C3[5] * z * (xx - yy) * sh[..., 14]
-                          + C3[6] * x * (xx - yy) * sh[..., 15])
+                          + C3[6] * x * (xx - 3 * yy) * sh[..., 15])
     return result
 
 

@@ -1,0 +1,72 @@
+"""Which rasterizer renders: the C++/CUDA extension `diff_gaussian_rasterization` or the
+pure-PyTorch reference. Both are called as `rasterize(settings, means3D, means2D, opacities,
+shs=, colors_precomp=, sh_objs=, scales=, rotations=, cov3D_precomp=) -> RasterOutput`."""
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from types import ModuleType
+from typing import Callable
+
+import torch
+
+from gaussian_renderer.reference import GaussianRasterizationSettings, RasterOutput, rasterize_reference
+
+BACKENDS = ("auto", "cpp", "reference")
+EXTENSION = "diff_gaussian_rasterization"
+BUILD_HINT = "build it with `make setup` (pip install --no-build-isolation ./submodules/diff-gaussian-rasterization)"
+
+Rasterizer = Callable[..., RasterOutput]
+
+logger = logging.getLogger(__name__)
+_fallback_warned = False
+
+
+@functools.cache
+def load_extension() -> tuple[ModuleType | None, str]:
+    """The imported extension, or None and the reason it could not be imported."""
+    try:
+        return importlib.import_module(EXTENSION), ""
+    except ImportError as err:
+        return None, f"{type(err).__name__}: {err}"
+
+
+def rasterize_extension(settings, means3D: torch.Tensor, means2D: torch.Tensor,
+                        opacities: torch.Tensor, shs: torch.Tensor | None = None,
+                        colors_precomp: torch.Tensor | None = None,
+                        sh_objs: torch.Tensor | None = None, scales: torch.Tensor | None = None,
+                        rotations: torch.Tensor | None = None,
+                        cov3D_precomp: torch.Tensor | None = None) -> RasterOutput:
+    """The extension's `GaussianRasterizer(settings).rasterize(...)`, same signature as the reference."""
+    ext, reason = load_extension()
+    if ext is None:
+        raise RuntimeError(f"the {EXTENSION} extension is not importable ({reason}); {BUILD_HINT}")
+    ext_settings = ext.GaussianRasterizationSettings(
+        **{field: getattr(settings, field) for field in GaussianRasterizationSettings._fields})
+    out = ext.GaussianRasterizer(ext_settings).rasterize(
+        means3D=means3D, means2D=means2D, opacities=opacities, shs=shs, colors_precomp=colors_precomp,
+        sh_objs=sh_objs, scales=scales, rotations=rotations, cov3D_precomp=cov3D_precomp)
+    return RasterOutput(*(getattr(out, field) for field in RasterOutput._fields))
+
+
+def get_rasterizer(backend: str) -> Rasterizer:
+    """backend "cpp": the extension (error if missing); "reference": the PyTorch reference;
+    "auto": the extension when importable, else the reference with one warning per process."""
+    global _fallback_warned
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown rasterizer backend {backend!r}; expected one of {BACKENDS}")
+    if backend == "reference":
+        return rasterize_reference
+    ext, reason = load_extension()
+    if ext is not None:
+        return rasterize_extension
+    if backend == "cpp":
+        raise RuntimeError(f"backend 'cpp' was requested but the {EXTENSION} extension is not "
+                           f"importable ({reason}); {BUILD_HINT}, or use --backend reference")
+    if not _fallback_warned:
+        logger.warning("the %s extension is not built (%s); falling back to the pure-PyTorch "
+                       "reference rasterizer, which is much slower. To build the extension: %s.",
+                       EXTENSION, reason, BUILD_HINT)
+        _fallback_warned = True
+    return rasterize_reference
