@@ -10,11 +10,10 @@ class RunLogger:
     def __init__(self, model_path: str, resume: bool = False):
         self.csv_path = os.path.join(model_path, "metrics.csv")
         os.makedirs(model_path, exist_ok=True)
-        new_file = not (resume and os.path.exists(self.csv_path))
-        self._csv_file = open(self.csv_path, "w" if new_file else "a", newline="")
-        self._csv = csv.writer(self._csv_file)
-        if new_file:
-            self._csv.writerow(["iteration", "name", "value"])
+        self._pending: list[list] = []
+        if not (resume and os.path.exists(self.csv_path)):
+            with open(self.csv_path, "w", newline="") as fh:
+                csv.writer(fh).writerow(["iteration", "name", "value"])
         try:
             from torch.utils.tensorboard import SummaryWriter
             self._tb = SummaryWriter(model_path)
@@ -22,7 +21,7 @@ class RunLogger:
             self._tb = None
 
     def scalar(self, name: str, value: float, iteration: int) -> None:
-        self._csv.writerow([iteration, name, f"{float(value):.6g}"])
+        self._pending.append([iteration, name, f"{float(value):.6g}"])
         if self._tb is not None:
             self._tb.add_scalar(name, value, iteration)
 
@@ -32,11 +31,10 @@ class RunLogger:
             self.scalar(f"events/{name}/{key}", value, iteration)
 
     def flush(self) -> None:
-        self._csv_file.flush()
+        """Append the rows logged since the last flush (the file is never held open)."""
+        if self._pending:
+            with open(self.csv_path, "a", newline="") as fh:
+                csv.writer(fh).writerows(self._pending)
+            self._pending.clear()
         if self._tb is not None:
             self._tb.flush()
-
-    def close(self) -> None:
-        self._csv_file.close()
-        if self._tb is not None:
-            self._tb.close()
