@@ -4,8 +4,8 @@
 """
 import sys
 
-from arguments import (ConfigError, ModelParams, OptimizationParams, PipelineParams, RunParams,
-                       extract, parse_training_args, write_cfg_args)
+from arguments import (ConfigError, GradiSegParams, ModelParams, OptimizationParams, PipelineParams,
+                       RunParams, extract, parse_training_args, write_cfg_args)
 from scene.errors import DataError
 from training.trainer import Trainer, TrainingDiverged
 
@@ -15,10 +15,12 @@ def main(argv=None) -> int:
         args = parse_training_args(argv)
         write_cfg_args(args, args.model_path)
         trainer = Trainer(extract(ModelParams, args), extract(OptimizationParams, args),
-                          extract(PipelineParams, args), extract(RunParams, args))
+                          extract(PipelineParams, args), extract(GradiSegParams, args),
+                          extract(RunParams, args))
         print(f"Output folder: {args.model_path}  ({len(trainer.scene.getTrainCameras())} train / "
               f"{len(trainer.scene.getTestCameras())} test views, "
               f"{trainer.gaussians.get_xyz.shape[0]} initial Gaussians)")
+        print(f"Schedule: {trainer.schedule.describe()}")
         trainer.run()
     except (ConfigError, DataError, TrainingDiverged, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

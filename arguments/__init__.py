@@ -69,7 +69,7 @@ class OptimizationParams:
     densification_interval: int = 100
     opacity_reset_interval: int = 3000
     densify_from_iter: int = 500
-    densify_until_iter: int = 15_000
+    densify_until_iter: int = 12_000
     densify_grad_threshold: float = 0.0002
     min_opacity: float = 0.005
     sh_increase_interval: int = 1000
@@ -80,6 +80,23 @@ class OptimizationParams:
     reg3d_lambda_val: float = 2.0
     reg3d_max_points: int = 200_000
     reg3d_sample_size: int = 1000
+
+
+@dataclass
+class GradiSegParams:
+    """The method's two modules (paper sections 3.4, 3.5); both off is Gaussian Grouping."""
+    no_igd: bool = field(default=False, metadata={"help": "disable Identity Gradient Guided Densification"})
+    no_laknn: bool = field(default=False, metadata={"help": "use global KNN throughout, not LA-KNN"})
+    igd_from_iter: int = 12_000
+    igd_until_iter: int = 15_000
+    igd_interval: int = 100
+    igd_grad_threshold: float = field(default=1e-5, metadata={
+        "help": "mean ||dL/d identity|| over visible iterations above which a Gaussian is split"})
+    igd_max_fraction: float = field(default=0.02, metadata={
+        "help": "at most this fraction of the Gaussians is split per IGD round"})
+    igd_neighbors: int = 16
+    laknn_from_iter: int = 15_000
+    laknn_candidates: int = 32
 
 
 @dataclass
@@ -95,7 +112,7 @@ class RunParams:
     threads: int = field(default=0, metadata={"help": "CPU threads (0: torch's default)"})
 
 
-GROUPS = (ModelParams, PipelineParams, OptimizationParams, RunParams)
+GROUPS = (ModelParams, PipelineParams, OptimizationParams, GradiSegParams, RunParams)
 
 
 def add_group(parser: argparse.ArgumentParser, group: type) -> None:

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from arguments import ModelParams, OptimizationParams, PipelineParams, RunParams
+from arguments import GradiSegParams, ModelParams, OptimizationParams, PipelineParams, RunParams
 from gaussian_renderer import render
 from scene import Scene
+from scene.igd import igd_round
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
 from training.run_logger import RunLogger
+from training.schedule import TrainingSchedule
 from training.view_sampler import ViewSampler
 from utils.atomic_io import torch_load_checked, torch_save_atomic
 from utils.general_utils import seed_everything
@@ -49,8 +51,9 @@ def checkpoint_path(model_path: str, iteration: int) -> str:
 
 class Trainer:
     def __init__(self, dataset: ModelParams, opt: OptimizationParams, pipe: PipelineParams,
-                 run: RunParams):
-        self.dataset, self.opt, self.pipe, self.run_params = dataset, opt, pipe, run
+                 method: GradiSegParams, run: RunParams):
+        self.dataset, self.opt, self.pipe, self.method, self.run_params = dataset, opt, pipe, method, run
+        self.schedule = TrainingSchedule(opt, method, dataset.white_background)
         if run.threads > 0:
             torch.set_num_threads(run.threads)
         seed_everything(run.seed)
@@ -88,11 +91,8 @@ class Trainer:
             loss_2d = identity_ce_loss(logits, camera.objects)
 
         loss_3d = torch.zeros(())
-        if opt.reg3d_interval > 0 and iteration % opt.reg3d_interval == 0:
-            probs = self.classifier.gaussian_probabilities(gaussians.get_objects)
-            loss_3d = opt.reg3d_lambda_val * identity_3d_loss(
-                gaussians.get_xyz, probs, opt.reg3d_k, opt.reg3d_max_points,
-                opt.reg3d_sample_size, self.identity_generator).loss
+        if self.schedule.identity_loss_3d(iteration):
+            loss_3d = opt.reg3d_lambda_val * self.identity_loss_3d(iteration)
 
         loss = loss_rgb + opt.lambda_obj_2d * loss_2d + loss_3d
         if not torch.isfinite(loss):
@@ -105,7 +105,9 @@ class Trainer:
         loss.backward()
 
         with torch.no_grad():
-            self.densify(iteration, out)
+            self.accumulate_statistics(iteration, out)
+            self.densify(iteration)
+            self.densify_boundaries(iteration)
             gaussians.optimizer.step()
             gaussians.optimizer.zero_grad(set_to_none=True)
             self.cls_optimizer.step()
@@ -113,22 +115,51 @@ class Trainer:
             image_psnr = psnr(image, gt_image).item()
         return StepResult(loss.item(), loss_rgb.item(), loss_2d.item(), loss_3d.item(), image_psnr)
 
-    def densify(self, iteration: int, out: dict) -> None:
-        """3DGS adaptive density control: statistics, clone/split/prune, opacity reset."""
+    def identity_loss_3d(self, iteration: int) -> torch.Tensor:
+        """GG's neighbour KL on sampled Gaussians; LA-KNN neighbours once the schedule says so."""
         gaussians, opt = self.gaussians, self.opt
-        if iteration >= opt.densify_until_iter:
-            return
-        gaussians.update_max_radii2D(out["radii"], out["visibility_filter"])
-        gaussians.add_densification_stats(out["viewspace_points"], out["visibility_filter"])
-        if iteration > opt.densify_from_iter and iteration % opt.densification_interval == 0:
-            size_threshold = 20 if iteration > opt.opacity_reset_interval else None
-            before = gaussians.get_xyz.shape[0]
+        laknn = self.schedule.laknn(iteration)
+        result = identity_3d_loss(
+            gaussians.get_xyz, self.classifier.gaussian_probabilities(gaussians.get_objects),
+            opt.reg3d_k, opt.reg3d_max_points, opt.reg3d_sample_size, self.identity_generator,
+            position_grads=gaussians.statistics["xyz_grad_vec_accum"] if laknn else None,
+            num_candidates=self.method.laknn_candidates)
+        if laknn and iteration % 100 == 0:
+            self.logger.scalar("laknn/fallback_fraction", result.fallback_fraction, iteration)
+        return result.loss
+
+    def accumulate_statistics(self, iteration: int, out: dict) -> None:
+        """Per-Gaussian gradient statistics of this step, read before anything reallocates
+        the parameters (and with them their gradients)."""
+        gaussians, schedule, visible = self.gaussians, self.schedule, out["visibility_filter"]
+        if schedule.accumulate_densification_stats(iteration):
+            gaussians.update_max_radii2D(out["radii"], visible)
+            gaussians.add_densification_stats(out["viewspace_points"], visible)
+        if schedule.accumulate_identity_stats(iteration):
+            gaussians.add_identity_stats(visible)
+
+    def densify(self, iteration: int) -> None:
+        """3DGS adaptive density control: clone/split/prune, opacity reset."""
+        gaussians, opt, schedule = self.gaussians, self.opt, self.schedule
+        if schedule.densify(iteration):
+            size_threshold = 20 if schedule.prune_large_gaussians(iteration) else None
+            before = gaussians.num_points
             gaussians.densify_and_prune(opt.densify_grad_threshold, opt.min_opacity,
                                         self.scene.cameras_extent, size_threshold)
-            self.logger.event("densify", iteration, before=before, after=gaussians.get_xyz.shape[0])
-        if iteration % opt.opacity_reset_interval == 0 or (
-                self.dataset.white_background and iteration == opt.densify_from_iter):
+            self.logger.event("densify", iteration, before=before, after=gaussians.num_points)
+        if schedule.reset_opacity(iteration):
             gaussians.reset_opacity()
+
+    def densify_boundaries(self, iteration: int) -> None:
+        """IGD: a boundary split round every igd_interval inside its window."""
+        gaussians, method = self.gaussians, self.method
+        if self.schedule.igd(iteration):
+            predicted = self.classifier.gaussian_probabilities(gaussians.get_objects).argmax(dim=1)
+            result = igd_round(gaussians, predicted, method.igd_grad_threshold,
+                               method.igd_max_fraction, method.igd_neighbors)
+            self.logger.event("igd", iteration, candidates=result.candidates, splits=result.splits,
+                              threshold=result.threshold, without_boundary=result.without_boundary,
+                              after=result.num_points)
 
     # ------------------------------------------------------------------------- the loop
     def run(self) -> dict:
@@ -156,9 +187,11 @@ class Trainer:
                 self.save(iteration)
             if iteration in run.checkpoint_iterations:
                 self.save_checkpoint(iteration)
+            if iteration % 1000 == 0:
+                self.logger.flush()
         progress.close()
         self.logger.scalar("train/seconds", time.time() - start, opt.iterations)
-        self.logger.close()
+        self.logger.flush()
         return report
 
     @torch.no_grad()

@@ -1,17 +1,19 @@
-"""The 3D identity loss of Gaussian Grouping (paper eq. 3): sampled target Gaussians should
-classify like their neighbours. Neighbour selection is pluggable: global KNN here,
-LA-KNN in `utils/laknn.py`."""
+"""The 3D identity loss (Gaussian Grouping's `loss_cls_3d`, the paper's eq. 3): sampled
+target Gaussians should classify like their neighbours. Neighbours are the global KNN, or
+LA-KNN's (`utils/laknn.py`) when the accumulated position gradients are given."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import NamedTuple
 
 import torch
 
-from utils.knn import knn
+from utils.laknn import global_knn, local_adaptive_knn
 from utils.loss_utils import neighbour_kl_loss
 
-# (xyz (P, 3) of the pool, target rows (M,) into the pool, k) -> neighbour rows (M, k) into the pool
-NeighbourFn = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+
+class Identity3DLoss(NamedTuple):
+    loss: torch.Tensor          # scalar, unweighted
+    fallback_fraction: float    # share of targets that used global KNN (1.0 for global KNN)
 
 
 def sample_targets(num_points: int, max_points: int, sample_size: int,
@@ -26,22 +28,21 @@ def sample_targets(num_points: int, max_points: int, sample_size: int,
     return pool, targets
 
 
-def global_knn_neighbours(pool_xyz: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:
-    """The k Euclidean nearest pool members of each target, the target itself included as GG
-    does (its own KL term is zero). Returns (M, k) rows of the pool."""
-    _, idx = knn(pool_xyz[targets], pool_xyz, k)
-    return idx
-
-
 def identity_3d_loss(xyz: torch.Tensor, probs: torch.Tensor, k: int, max_points: int,
                      sample_size: int, generator: torch.Generator,
-                     neighbours: NeighbourFn = global_knn_neighbours) -> torch.Tensor:
-    """KL between sampled targets' class probabilities and their neighbours' (unweighted).
+                     position_grads: torch.Tensor | None = None,
+                     num_candidates: int = 32) -> Identity3DLoss:
+    """KL between sampled targets' class probabilities and their neighbours'.
 
-    xyz: (N, 3) positions (no gradient needed); probs: (N, C) class probabilities.
+    xyz: (N, 3) positions; probs: (N, C) class probabilities; position_grads: (N, 3)
+    accumulated dL/dx for LA-KNN, or None for global KNN.
     """
     pool, targets = sample_targets(xyz.shape[0], max_points, sample_size, generator)
     pool_xyz = xyz[pool].detach()
     k = min(k, pool.numel())
-    neighbour_rows = neighbours(pool_xyz, targets, k)
-    return neighbour_kl_loss(probs[pool], targets, neighbour_rows)
+    if position_grads is None:
+        selection = global_knn(pool_xyz, targets, k)
+    else:
+        selection = local_adaptive_knn(pool_xyz, position_grads[pool], targets, k, num_candidates)
+    loss = neighbour_kl_loss(probs[pool], targets, selection.rows)
+    return Identity3DLoss(loss, selection.fallback.float().mean().item())

@@ -1,0 +1,103 @@
+"""IGD (paper section 3.4, DESIGN section 5): selection, boundary normals, the split, and
+the optimiser-state bookkeeping."""
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from scene.gaussian_model import GaussianModel
+from scene.igd import boundary_normals, igd_round, select_boundary_gaussians, split_along_normals
+from utils.graphics_utils import BasicPointCloud
+
+
+def test_selection_threshold_and_cap_keep_the_largest():
+    grads = torch.tensor([0.0, 5.0, 1.0, 4.0, 3.0, 0.5, 2.0, 0.1, 0.2, 0.3])
+    selected, candidates = select_boundary_gaussians(grads, threshold=0.9, max_fraction=0.3)
+    assert candidates == 5                        # 5.0, 4.0, 3.0, 2.0, 1.0
+    assert selected.tolist() == [1, 3, 4]         # capped at 3 = 0.3 * 10, largest first
+    selected, candidates = select_boundary_gaussians(grads, threshold=4.5, max_fraction=0.3)
+    assert selected.tolist() == [1] and candidates == 1
+
+
+def test_boundary_normal_points_from_own_class_to_the_other():
+    # target 0 at the origin (class 0); class 0 neighbours at x < 0, class 1 at x > 0
+    xyz = torch.tensor([[0.0, 0, 0], [-0.1, 0, 0], [-0.1, 0.1, 0], [0.1, 0, 0], [0.1, -0.1, 0],
+                        [5.0, 5, 5]])
+    predicted = torch.tensor([0, 0, 0, 1, 1, 1])
+    normals, has_boundary = boundary_normals(xyz, predicted, torch.tensor([0]), num_neighbors=4)
+    # own centroid (-0.1, 0.05, 0), other centroid (0.1, -0.05, 0)
+    assert torch.allclose(normals[0], torch.tensor([0.2, -0.1, 0.0]), atol=1e-6)
+    assert has_boundary[0]
+    same = torch.zeros(6, dtype=torch.long)
+    _, has_boundary = boundary_normals(xyz, same, torch.tensor([0]), num_neighbors=4)
+    assert not has_boundary[0]
+
+
+def small_model(scales, rotation=(1.0, 0.0, 0.0, 0.0)):
+    """Two Gaussians with an optimiser whose Adam state is non-trivial."""
+    model = GaussianModel(sh_degree=0, num_objects=4)
+    pcd = BasicPointCloud(np.array([[0.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]]), np.full((3, 3), 0.5),
+                          np.zeros((3, 3)))
+    model.create_from_pcd(pcd, spatial_lr_scale=1.0)
+    opt = SimpleNamespace(position_lr_init=1e-3, position_lr_final=1e-5, position_lr_delay_mult=0.01,
+                          position_lr_max_steps=100, feature_lr=1e-2, object_lr=1e-2, opacity_lr=1e-2,
+                          scaling_lr=1e-2, rotation_lr=1e-2, percent_dense=0.01)
+    model.training_setup(opt)
+    for step in range(3):
+        for p in model.parameters_by_group().values():
+            p.grad = torch.full_like(p, 0.1 * (step + 1)) * torch.arange(1, p.shape[0] + 1).view(
+                -1, *([1] * (p.dim() - 1)))
+        model.optimizer.step()
+    with torch.no_grad():
+        model._scaling[0] = torch.log(torch.tensor(scales))
+        model._rotation[0] = torch.tensor(rotation)
+    return model
+
+
+def test_split_follows_the_axis_most_aligned_with_the_normal():
+    model = small_model([0.1, 0.3, 0.2])
+    children = split_along_normals(model, torch.tensor([0]), torch.tensor([[1.0, 0.1, 0.0]]),
+                                   torch.tensor([True]))
+    mu = model._xyz[0]
+    assert torch.allclose(children["xyz"][0], mu + torch.tensor([0.05, 0, 0]), atol=1e-6)
+    assert torch.allclose(children["xyz"][1], mu - torch.tensor([0.05, 0, 0]), atol=1e-6)
+    assert torch.allclose(children["scaling"].exp(), torch.tensor([[0.05, 0.3, 0.2]] * 2), atol=1e-6)
+    for name in ("f_dc", "opacity", "rotation", "obj_dc"):
+        assert torch.equal(children[name][0], model.parameters_by_group()[name][0])
+    # no disagreeing neighbour: the longest axis (y) instead
+    children = split_along_normals(model, torch.tensor([0]), torch.tensor([[1.0, 0.0, 0.0]]),
+                                   torch.tensor([False]))
+    assert torch.allclose(children["xyz"][0] - mu, torch.tensor([0, 0.15, 0]), atol=1e-6)
+
+
+def test_split_uses_the_gaussians_own_rotated_axes():
+    # 90 degrees about z: local x axis -> world y
+    c = math.cos(math.pi / 4)
+    model = small_model([0.4, 0.1, 0.1], rotation=(c, 0.0, 0.0, c))
+    children = split_along_normals(model, torch.tensor([0]), torch.tensor([[0.0, 1.0, 0.0]]),
+                                   torch.tensor([True]))
+    assert torch.allclose(children["xyz"][0] - model._xyz[0], torch.tensor([0, 0.2, 0]), atol=1e-6)
+
+
+def test_igd_round_splits_and_keeps_adam_rows_aligned():
+    model = small_model([0.1, 0.3, 0.2])
+    exp_avg_before = {name: model.optimizer.state[p]["exp_avg"].clone()
+                      for name, p in model.parameters_by_group().items()}
+    params_before = {name: p.detach().clone() for name, p in model.parameters_by_group().items()}
+    model.statistics["identity_grad_accum"][:] = torch.tensor([[9.0], [0.1], [0.2]])
+    model.statistics["identity_grad_denom"][:] = 1
+    predicted = torch.tensor([0, 1, 0])
+    result = igd_round(model, predicted, threshold=1.0, max_fraction=0.5, num_neighbors=2)
+    assert (result.candidates, result.splits, result.num_points) == (1, 1, 4)
+    for name, p in model.parameters_by_group().items():
+        state = model.optimizer.state[p]
+        # survivors (old rows 1, 2) first, then the two children with zero moments
+        assert torch.equal(p.detach()[:2], params_before[name][1:])
+        assert torch.equal(state["exp_avg"][:2], exp_avg_before[name][1:])
+        assert torch.count_nonzero(state["exp_avg"][2:]) == 0
+        assert torch.count_nonzero(state["exp_avg_sq"][2:]) == 0
+    assert torch.count_nonzero(model.statistics["identity_grad_accum"]) == 0
+    # the children straddle the parent's old position along the boundary normal (x)
+    child_x = model._xyz[2:, 0]
+    assert child_x.max() > 0 > child_x.min()

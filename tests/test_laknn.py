@@ -1,0 +1,78 @@
+"""LA-KNN on hand-built point sets (paper eq. 4, DESIGN section 5)."""
+import torch
+
+from utils.identity_regularization import identity_3d_loss
+from utils.laknn import global_knn, local_adaptive_knn
+
+
+def two_sided_points():
+    """Object A at x < 0, object B at x > 0. The target (index 0) sits at x = -0.05, right
+    next to the boundary: its 5 Euclidean nearest points are mostly on B's side."""
+    target = [[-0.05, 0.0, 0.0]]
+    side_b = [[0.05 + 0.01 * i, 0.0, 0.0] for i in range(4)]          # 4 points just across
+    side_a = [[-0.2 - 0.1 * i, 0.0, 0.0] for i in range(6)]           # A's side, further away
+    points = torch.tensor(target + side_b + side_a)
+    side_a_rows = set(range(5, 11))
+    return points, side_a_rows
+
+
+def test_global_knn_crosses_the_boundary():
+    points, side_a_rows = two_sided_points()
+    rows = global_knn(points, torch.tensor([0]), 5).rows[0].tolist()
+    assert rows[0] == 0                                   # itself, as in GG
+    assert set(rows[1:]) == {1, 2, 3, 4}                  # all across the boundary
+
+
+def test_laknn_takes_neighbours_from_its_own_side_when_the_gradient_points_home():
+    points, side_a_rows = two_sided_points()
+    grads = torch.zeros_like(points)
+    grads[0] = torch.tensor([0.3, 0.01, 0.0])             # -grad points to -x: home is A
+    selection = local_adaptive_knn(points, grads, torch.tensor([0]), k=5, num_candidates=10)
+    assert not selection.fallback[0]
+    rows = selection.rows[0].tolist()
+    assert set(rows) <= side_a_rows
+    # ranked by smallest positive projection onto d = -g/|g|: nearest along -x first
+    assert rows == [5, 6, 7, 8, 9]
+
+
+def test_zero_gradient_falls_back_to_global_knn():
+    points, _ = two_sided_points()
+    grads = torch.zeros_like(points)
+    selection = local_adaptive_knn(points, grads, torch.tensor([0]), k=5, num_candidates=10)
+    assert selection.fallback[0]
+    assert torch.equal(selection.rows, global_knn(points, torch.tensor([0]), 5).rows)
+
+
+def test_no_candidate_ahead_falls_back_and_few_ahead_repeat_the_best():
+    points, _ = two_sided_points()
+    grads = torch.zeros_like(points)
+    grads[0] = torch.tensor([0.0, 0.0, 1.0])              # direction -z: nobody is ahead
+    selection = local_adaptive_knn(points, grads, torch.tensor([0]), k=5, num_candidates=10)
+    assert selection.fallback[0]
+    grads[0] = torch.tensor([-1.0, 0.0, 0.0])             # direction +x: 4 points ahead (B)
+    selection = local_adaptive_knn(points, grads, torch.tensor([0]), k=5, num_candidates=10)
+    assert not selection.fallback[0]
+    assert selection.rows[0].tolist() == [1, 2, 3, 4, 1]
+
+
+def test_laknn_loss_ignores_the_other_side():
+    """With LA-KNN the target's KL is computed against its own side only."""
+    points, side_a_rows = two_sided_points()
+    probs = torch.full((points.shape[0], 2), 0.5)
+    probs[1:5] = torch.tensor([0.1, 0.9])                 # B's side disagrees
+    probs[0] = torch.tensor([0.5, 0.5])
+    grads = torch.zeros_like(points)
+    grads[0] = torch.tensor([1.0, 0.0, 0.0])
+    generator = torch.Generator().manual_seed(0)
+    # sample_size 1 from a pool of all points: choose the seed so the target is index 0
+    for seed in range(100):
+        generator.manual_seed(seed)
+        if torch.randperm(points.shape[0], generator=generator)[0] == 0:
+            break
+    generator.manual_seed(seed)
+    laknn = identity_3d_loss(points, probs, 5, 10_000, 1, generator, position_grads=grads,
+                             num_candidates=10)
+    generator.manual_seed(seed)
+    knn = identity_3d_loss(points, probs, 5, 10_000, 1, generator)
+    assert laknn.loss.item() == 0.0 and laknn.fallback_fraction == 0.0
+    assert knn.loss.item() > 0.05 and knn.fallback_fraction == 1.0

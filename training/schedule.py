@@ -1,0 +1,70 @@
+"""When each part of the method is active: the whole schedule in one readable place.
+
+Defaults for 30k iterations (paper section 4.1 and supplement 6; all keys configurable):
+
+    iterations        1 ..... 500 ....... 12k ....... 15k ............ 30k
+    3DGS densify            [500 ------- 12k)  every densification_interval
+    opacity reset           every opacity_reset_interval while densifying
+    IGD                                   [12k ------ 15k]  every igd_interval
+    3D identity loss  global KNN -------------------- 15k) LA-KNN [15k -- 30k]
+
+`--no_igd` drops the IGD row, `--no_laknn` keeps global KNN to the end; both is Gaussian
+Grouping (3DGS densification, then nothing, global KNN throughout).
+"""
+from __future__ import annotations
+
+from arguments import GradiSegParams, OptimizationParams
+
+
+class TrainingSchedule:
+    def __init__(self, opt: OptimizationParams, method: GradiSegParams, white_background: bool):
+        self.opt, self.method, self.white_background = opt, method, white_background
+
+    def accumulate_densification_stats(self, iteration: int) -> bool:
+        return iteration < self.opt.densify_until_iter
+
+    def densify(self, iteration: int) -> bool:
+        opt = self.opt
+        return (opt.densify_from_iter < iteration < opt.densify_until_iter
+                and iteration % opt.densification_interval == 0)
+
+    def prune_large_gaussians(self, iteration: int) -> bool:
+        """3DGS prunes world-space giants only once the first opacity reset has happened."""
+        return iteration > self.opt.opacity_reset_interval
+
+    def reset_opacity(self, iteration: int) -> bool:
+        opt = self.opt
+        if iteration >= opt.densify_until_iter:
+            return False
+        return iteration % opt.opacity_reset_interval == 0 or (
+            self.white_background and iteration == opt.densify_from_iter)
+
+    def igd(self, iteration: int) -> bool:
+        m = self.method
+        return (not m.no_igd and m.igd_from_iter < iteration <= m.igd_until_iter
+                and iteration % m.igd_interval == 0)
+
+    def identity_loss_3d(self, iteration: int) -> bool:
+        interval = self.opt.reg3d_interval
+        return interval > 0 and iteration % interval == 0
+
+    def laknn(self, iteration: int) -> bool:
+        return not self.method.no_laknn and iteration >= self.method.laknn_from_iter
+
+    def accumulate_identity_stats(self, iteration: int) -> bool:
+        """IGD reads the identity gradients inside its window; LA-KNN reads the position
+        gradients from the IGD window on (so its directions exist when it starts)."""
+        m = self.method
+        igd_window = not m.no_igd and m.igd_from_iter - m.igd_interval < iteration <= m.igd_until_iter
+        laknn_window = not m.no_laknn and iteration > min(m.igd_from_iter, m.laknn_from_iter) - m.igd_interval
+        return igd_window or laknn_window
+
+    def describe(self) -> str:
+        m, opt = self.method, self.opt
+        parts = [f"3DGS densification ({opt.densify_from_iter}, {opt.densify_until_iter}) "
+                 f"every {opt.densification_interval}"]
+        parts.append("IGD off" if m.no_igd else
+                     f"IGD ({m.igd_from_iter}, {m.igd_until_iter}] every {m.igd_interval}")
+        parts.append("global KNN throughout" if m.no_laknn else
+                     f"global KNN then LA-KNN from {m.laknn_from_iter}")
+        return "; ".join(parts)
