@@ -12,7 +12,7 @@ TINY_RUN = ["--iterations", "40", "--densify_from_iter", "5", "--densify_until_i
             "--densification_interval", "10", "--opacity_reset_interval", "30",
             "--sh_increase_interval", "10", "--num_classes", "8", "--reg3d_interval", "2",
             "--reg3d_sample_size", "50", "--test_iterations", "--save_iterations", "--quiet",
-            "--eval", "--seed", "3", "--backend", "reference", "--igd_from_iter", "20", "--igd_until_iter", "30",
+            "--eval", "--seed", "3", "--igd_from_iter", "20", "--igd_until_iter", "30",
             "--igd_interval", "5", "--igd_grad_threshold", "0", "--laknn_from_iter", "30"]
 
 
