@@ -90,7 +90,7 @@ class GradiSegParams:
     igd_from_iter: int = 12_000
     igd_until_iter: int = 15_000
     igd_interval: int = 100
-    igd_grad_threshold: float = field(default=1e-5, metadata={
+    igd_grad_threshold: float = field(default=1.5e-6, metadata={
         "help": "mean ||dL/d identity|| over visible iterations above which a Gaussian is split"})
     igd_max_fraction: float = field(default=0.02, metadata={
         "help": "at most this fraction of the Gaussians is split per IGD round"})

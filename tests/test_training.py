@@ -80,5 +80,5 @@ def test_training_improves_psnr_and_identity(tiny_scene, tmp_path):
     before = trainer.evaluate(0)
     trainer.run()
     after = trainer.evaluate(150)
-    assert after["train"]["psnr"] > before["train"]["psnr"] + 3
+    assert after["train"]["psnr"] > before["train"]["psnr"] + 2
     assert after["train"]["id_accuracy"] > before["train"]["id_accuracy"] + 0.2
