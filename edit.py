@@ -1,0 +1,110 @@
+"""Edit a trained model: remove, swap, move, insert and recolour objects, export object groups.
+The source model is only read; the result is a new model folder, rendered on its test views.
+
+    python edit.py -m output/scene -o output/scene_no_sphere --remove "cyan mottled sphere" --prompt_ids data/scene/prompts.json
+    python edit.py -m output/scene -o output/scene_swapped --swap 1 3
+    python edit.py -m output/scene -o output/scene_red --recolour 3 --rgb 0.9 0.1 0.1
+    python edit.py -m output/scene -o output/scene_groups --export_groups
+    python edit.py --edits edits.json           # the JSON edit-file format: docs/editing.md
+
+The logic lives in `scene/editing.py`; this file parses arguments and calls render.py.
+"""
+import argparse
+import sys
+
+import render
+from arguments import ConfigError, read_cfg_args
+from gaussian_renderer.backend import BACKENDS
+from scene.editing import DEFAULT_THRESHOLD, EditPlan, parse_edit_plan, read_edit_plan, run_edit_plan
+from scene.errors import DataError
+
+OPERATION_FLAGS = ("remove", "swap", "recolour", "insert")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Edit a trained GradiSeg model (non-destructive)")
+    parser.add_argument("-m", "--model_path", default="", help="trained model folder (read only)")
+    parser.add_argument("-o", "--output", default="", help="new folder for the edited model")
+    parser.add_argument("--iteration", type=int, default=None, help="saved iteration (default: latest)")
+    parser.add_argument("--edits", default="", help="JSON edit file (instead of the operation flags)")
+    parser.add_argument("--remove", nargs="+", metavar="OBJ", help="remove these ids / prompts")
+    parser.add_argument("--swap", nargs=2, metavar="OBJ", help="swap two objects' places")
+    parser.add_argument("--recolour", nargs="+", metavar="OBJ", help="recolour these ids / prompts")
+    parser.add_argument("--rgb", nargs=3, type=float, metavar="C", help="recolour: new base colour")
+    parser.add_argument("--shift", nargs=3, type=float, metavar="C", help="recolour: add to the base colour")
+    parser.add_argument("--no_view_dependent", action="store_true",
+                        help="recolour: zero the SH coefficients of degree >= 1")
+    parser.add_argument("--insert", metavar="PLY", help="insert an exported group PLY")
+    parser.add_argument("--translation", nargs=3, type=float, metavar="T", help="insert: move it by this")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help=f"selection: group probability above which a Gaussian is selected "
+                             f"(default {DEFAULT_THRESHOLD})")
+    parser.add_argument("--convex_hull", action="store_true",
+                        help="selection: grow to the Gaussians inside its robust convex hull")
+    parser.add_argument("--prompt_ids", default=None, help="JSON {prompt: [ids]} naming objects")
+    parser.add_argument("--export_groups", action="store_true",
+                        help="write each object group as its own PLY plus groups/index.json")
+    parser.add_argument("--skip_render", action="store_true", help="do not render the edited model")
+    parser.add_argument("--force", action="store_true", help="replace an earlier edit output")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="rasterizer for rendering")
+    parser.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def edits_from_flags(args: argparse.Namespace) -> list[dict]:
+    """The edits the operation flags ask for, in the order remove, swap, insert, recolour."""
+    def objects(items: list[str]) -> list:
+        return [int(item) if item.isdigit() else item for item in items]
+
+    selection = {"convex_hull": True} if args.convex_hull else {}
+    edits = []
+    if args.remove:
+        edits.append({"op": "remove", "objects": objects(args.remove), **selection})
+    if args.swap:
+        edits.append({"op": "swap", "objects": objects(args.swap), **selection})
+    if args.insert:
+        edits.append({"op": "insert", "ply": args.insert,
+                      **({"translation": args.translation} if args.translation else {})})
+    if args.recolour:
+        colour = {"rgb": args.rgb} if args.rgb else {"shift": args.shift} if args.shift else {}
+        edits.append({"op": "recolour", "objects": objects(args.recolour), **colour, **selection,
+                      **({"view_dependent": False} if args.no_view_dependent else {})})
+    return edits
+
+
+def plan_from_args(args: argparse.Namespace) -> EditPlan:
+    """The edit file's plan with -m/-o/--iteration/--threshold/--prompt_ids/--export_groups
+    typed on the command line winning, or the plan of the operation flags."""
+    flags = {"model": args.model_path, "output": args.output, "iteration": args.iteration,
+             "threshold": args.threshold, "prompt_ids": args.prompt_ids,
+             "export_groups": args.export_groups or None}
+    given = {key: value for key, value in flags.items() if value not in (None, "")}
+    if args.edits:
+        if any(getattr(args, flag) for flag in OPERATION_FLAGS):
+            raise ConfigError("give the edits either in --edits or as operation flags, not both")
+        return read_edit_plan(args.edits, overrides=given)
+    return parse_edit_plan({**given, "edits": edits_from_flags(args)})
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        plan = plan_from_args(args)
+        out_path, record = run_edit_plan(plan, force=args.force)
+        print(f"edited model: {out_path} ({record['gaussians_before']} -> "
+              f"{record['gaussians_after']} Gaussians)")
+        if plan.render and not args.skip_render:
+            render_args = ["-m", out_path, "--backend", args.backend] + (["--quiet"] if args.quiet else [])
+            if read_cfg_args(out_path).get("eval"):
+                render_args.append("--skip_train")  # the test views; all views without a split
+            if record["prompt_ids"]:
+                render_args += ["--prompt_ids", record["prompt_ids"]]
+            return render.main(render_args)
+    except (ConfigError, DataError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
