@@ -170,8 +170,14 @@ class Trainer:
                         disable=run.quiet, initial=self.first_iteration - 1, total=opt.iterations,
                         dynamic_ncols=True)
         ema_loss, ema_psnr, report = None, None, {}
+        step_seconds = 0.0   # optimisation time only (no evaluation or saving), per 100 iterations
         for iteration in progress:
+            step_start = time.perf_counter()
             step = self.train_step(iteration)
+            step_seconds += time.perf_counter() - step_start
+            if iteration % 100 == 0:
+                self.logger.scalar("train/seconds_per_iteration", step_seconds / 100, iteration)
+                step_seconds = 0.0
             ema_loss = step.loss if ema_loss is None else 0.4 * step.loss + 0.6 * ema_loss
             ema_psnr = step.psnr if ema_psnr is None else 0.4 * step.psnr + 0.6 * ema_psnr
             if iteration % 10 == 0 or iteration == opt.iterations:
