@@ -57,6 +57,9 @@ class Trainer:
         if run.threads > 0:
             torch.set_num_threads(run.threads)
         seed_everything(run.seed)
+        # Same seed, same result across processes: the 3D loss's indexed gathers otherwise
+        # accumulate their gradients in a thread-dependent order.
+        torch.use_deterministic_algorithms(True, warn_only=True)
         self.gaussians = GaussianModel(dataset.sh_degree, dataset.num_objects)
         self.scene = Scene(dataset, self.gaussians)
         self.gaussians.training_setup(opt)
