@@ -11,12 +11,15 @@ RASTER_SRC := $(shell find submodules/diff-gaussian-rasterization -type f \( -na
 KNN_SRC := $(shell find submodules/simple-knn -type f \( -name '*.py' -o -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' \) -not -path '*/build/*' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow bench clean-ext help
+.PHONY: setup demo test test-slow bench bench-small bench-small-ablations clean-ext help
 help:
 	@echo "make demo       set up, make a synthetic scene, train, render and evaluate (minutes on CPU)"
 	@echo "make test       set up and run the fast test suite"
 	@echo "make test-slow  also run the tests marked slow"
 	@echo "make bench      rasterizer benchmark table"
+	@echo "make bench-small  segmentation benchmark: 3 synthetic scenes x {Gaussian Grouping, GradiSeg},"
+	@echo "                  tables + plot in output/bench_small/results (under an hour on 2 cores; resumable)"
+	@echo "make bench-small-ablations  the same plus w/o IGD and w/o LA-KNN (Table 4 rows)"
 
 $(STAMPS)/venv:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +61,14 @@ demo: setup
 
 bench: setup
 	$(PY) scripts/bench_rasterizer.py
+
+# Segmentation benchmark harness (scripts/run_benchmark.py); BENCH_ARGS="--jobs 2" etc. pass through.
+BENCH_ARGS ?=
+bench-small: setup
+	$(PY) scripts/run_benchmark.py --preset small $(BENCH_ARGS)
+
+bench-small-ablations: setup
+	$(PY) scripts/run_benchmark.py --preset small --ablations $(BENCH_ARGS)
 
 clean-ext:
 	rm -f $(STAMPS)/rasterizer $(STAMPS)/knn

@@ -1,0 +1,189 @@
+"""The benchmark harness: presets, resume/skip logic, the results folder (with a stub runner that
+predicts the ground truth), and the tiny preset end to end (slow: it trains four models)."""
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from utils.benchmark_harness import (DONE_MARKER, RunFailed, ensure_scene, fingerprint, is_done,
+                                     load_preset, plan_runs, prediction_dir, read_done, reference_view,
+                                     run_benchmark, run_pending)
+from utils.image_io import write_png
+from utils.lerf_eval import read_runs_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PNG_MAGIC = b"\x89PNG"
+
+
+def test_presets_load_and_plan():
+    tiny, small = load_preset("tiny"), load_preset("small")
+    assert tiny.methods == small.methods == ["gaussian_grouping", "gradiseg"]
+    assert tiny.iterations == 100 and small.iterations == 1500
+    runs = plan_runs(small, "/out", ablations=False)
+    assert [r.label for r in runs[:2]] == ["s1_few_clean / gaussian_grouping", "s1_few_clean / gradiseg"]
+    assert len(runs) == 6 and len(plan_runs(small, "/out", ablations=True)) == 12
+    assert runs[0].run_dir == os.path.join("/out", "runs", "s1_few_clean", "gaussian_grouping")
+    # The small suite gets harder scene by scene: more objects, lower cameras, worse masks.
+    configs = [s.config for s in small.scenes]
+    assert [c.num_objects for c in configs] == [3, 5, 7]
+    assert configs[0].elevation_deg > max(c.elevation_deg for c in configs[1:])
+    assert [c.degradation.jitter_px for c in configs] == [1.0, 1.5, 2.0]
+    assert configs[0].degradation.swap_fraction == 0 < configs[1].degradation.swap_fraction
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"methods": ["gradiseg", "nerf"]}, r"unknown methods \['nerf'\]"),
+    ({"colour": "red"}, r"unknown keys \['colour'\]"),
+    ({"scenes": [{"name": "a", "num_objects": 3, "fog": 1}]}, r"scene 'a': unknown scene keys \['fog'\]"),
+    ({"scenes": [{"name": "a", "num_objects": 99}]}, "num_objects must be in"),
+    ({"prompt_protocol": "clip"}, "prompt_protocol"),
+])
+def test_bad_presets_are_named_errors(tmp_path, change, message):
+    with open(os.path.join(ROOT, "config", "bench", "tiny.json")) as fh:
+        data = json.load(fh)
+    data.update(change)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=message) as err:
+        load_preset(str(path))
+    assert str(path) in str(err.value)
+    with pytest.raises(FileNotFoundError, match="presets: small, tiny"):
+        load_preset("huge")
+
+
+def test_run_pending_skips_done_runs_and_keeps_failures_unmarked(tmp_path):
+    preset = load_preset("tiny")
+    runs = plan_runs(preset, str(tmp_path), ablations=False)
+    calls, failing = [], {"three_noisy / gradiseg"}
+
+    def runner(run):
+        calls.append(run.label)
+        if run.label in failing:
+            raise RunFailed("exited with 1")
+        return {"miou": 0.5}
+
+    quiet = lambda message: None
+    first = run_pending(runs, preset, runner, jobs=2, log=quiet)
+    assert len(calls) == 4 and len(first["finished"]) == 3
+    assert [r.label for r in first["failed"]] == ["three_noisy / gradiseg"]
+    assert not os.path.exists(os.path.join(runs[3].run_dir, DONE_MARKER))
+    assert read_done(runs[0]) == {"fingerprint": fingerprint(runs[0], preset), "miou": 0.5}
+
+    calls.clear()
+    failing.clear()
+    second = run_pending(runs, preset, runner, log=quiet)
+    assert calls == ["three_noisy / gradiseg"] and len(second["skipped"]) == 3
+
+    calls.clear()
+    os.remove(os.path.join(runs[1].run_dir, DONE_MARKER))           # an interrupted run
+    marker = os.path.join(runs[2].run_dir, DONE_MARKER)             # a run of other settings
+    with open(marker) as fh:
+        stale = json.load(fh)
+    stale["fingerprint"] = "0" * 16
+    with open(marker, "w") as fh:
+        json.dump(stale, fh)
+    assert not is_done(runs[2], preset)
+    third = run_pending(runs, preset, runner, log=quiet)
+    assert calls == [runs[1].label, runs[2].label] and len(third["skipped"]) == 2
+    assert all(is_done(run, preset) for run in runs)
+
+
+def perfect_runner(preset, failing=()):
+    """Stand-in for execute_run: predicts every test mask exactly, renders = ground truth darkened
+    by 10 grey levels (PSNR 20 log10(255 / 10) = 28.13 dB), overlay = the image."""
+    def runner(run):
+        if run.label in failing:
+            raise RunFailed(f"{run.label} exited with 1")
+        result = prediction_dir(run, preset)
+        shutil.copytree(os.path.join(run.scene_dir, "test_mask"), os.path.join(result, "test_mask"))
+        view = reference_view(run.scene_dir)
+        for name in os.listdir(os.path.join(run.scene_dir, "test_mask")):
+            image = np.full((36, 48, 3), 120, np.uint8)
+            write_png(os.path.join(result, "gt", f"{name}.png"), image)
+            write_png(os.path.join(result, "renders", f"{name}.png"), image - 10)
+        write_png(os.path.join(result, "boundary_overlay", f"{view}.png"), np.zeros((36, 48, 3), np.uint8))
+        return {"reference_view": view, "seconds": {"train": 2.0, "render": 1.0}}
+    return runner
+
+
+def test_results_folder_from_stub_runs(tmp_path):
+    preset = load_preset("tiny")
+    failing = "three_noisy / gaussian_grouping"
+    outcome, summary = run_benchmark(preset, str(tmp_path), runner=perfect_runner(preset, [failing]),
+                                     command="test")
+    assert [r.label for r in outcome["failed"]] == [failing]
+    results = tmp_path / "results"
+    table1 = (results / "table1.csv").read_text().splitlines()
+    assert table1[0] == ("method,two_clean_miou_pct,two_clean_mbiou_pct,three_noisy_miou_pct,"
+                         "three_noisy_mbiou_pct,mean_miou_pct,mean_mbiou_pct")
+    assert table1[1:] == ["gaussian_grouping,100.000,100.000,0.000,0.000,50.000,50.000",
+                          "gradiseg,100.000,100.000,100.000,100.000,100.000,100.000"]
+    assert (results / "table4.csv").read_text().splitlines()[1].startswith(
+        "w/o IGD & LA-KNN,gaussian_grouping,✗,✗,100.000")
+    tables = (results / "tables.md").read_text()
+    assert "three_noisy / gaussian_grouping: prediction folder not found" in tables
+    table3 = (results / "table3.md").read_text()
+    assert "| gradiseg | 28.13 | " in table3 and "| gaussian_grouping | 28.13 | " in table3
+    assert (results / "plot.png").read_bytes()[:4] == PNG_MAGIC
+    assert (results / "overlays.png").read_bytes()[:4] == PNG_MAGIC
+    assert sorted(os.listdir(results / "overlays")) == [
+        "three_noisy__gradiseg.png", "two_clean__gaussian_grouping.png", "two_clean__gradiseg.png"]
+    entries = read_runs_file(str(results / "runs.json"))
+    assert [(e.scene, e.method, e.igd, e.laknn) for e in entries][:2] == [
+        ("two_clean", "gaussian_grouping", False, False), ("two_clean", "gradiseg", True, True)]
+    assert os.path.samefile(entries[0].gt_dir, tmp_path / "scenes" / "two_clean" / "test_mask")
+    text = open(summary).read()
+    assert "| two_clean | 0 | 2 | 9 | 48x36 |" in text and "| two_clean / gradiseg | 2 | 1 |" in text
+
+    def must_not_run(run):
+        assert run.label == failing, f"{run.label} was done and must be skipped"
+        return perfect_runner(preset)(run)
+    outcome, _ = run_benchmark(preset, str(tmp_path), runner=must_not_run)
+    assert len(outcome["skipped"]) == 3 and [r.label for r in outcome["finished"]] == [failing]
+    assert (results / "table1.csv").read_text().splitlines()[1].startswith("gaussian_grouping,100.000,100.000,100.000")
+
+
+def test_existing_scene_of_other_settings_is_refused(tmp_path):
+    scene = load_preset("tiny").scenes[0]
+    folder = str(tmp_path / "scene")
+    ensure_scene(scene, folder)
+    ensure_scene(scene, folder)               # the same settings: kept as it is
+    other = dataclasses.replace(scene, config=dataclasses.replace(scene.config, seed=5))
+    with pytest.raises(ValueError, match="made with other settings"):
+        ensure_scene(other, folder)
+
+
+def test_reference_view_has_the_most_prompts(tmp_path):
+    for view, prompts in (("a", ["x"]), ("b", ["x", "y"]), ("c", ["x", "y"])):
+        for prompt in prompts:
+            write_png(str(tmp_path / "test_mask" / view / f"{prompt}.png"), np.zeros((4, 4), np.uint8))
+    assert reference_view(str(tmp_path)) == "b"
+
+
+@pytest.mark.slow
+def test_tiny_preset_end_to_end(tmp_path):
+    command = [sys.executable, os.path.join(ROOT, "scripts", "run_benchmark.py"), "--preset", "tiny",
+               "--out", str(tmp_path)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = tmp_path / "results"
+    data = json.loads((results / "results.json").read_text())
+    assert data["scenes"] == ["two_clean", "three_noisy"] and data["methods"] == ["gaussian_grouping", "gradiseg"]
+    assert not data["notes"]                  # every prediction file was written
+    for row in data["table1"]:
+        assert 0.0 <= row["mean"]["miou_pct"] <= 100.0
+    for name in ("tables.md", "table1.csv", "table4.csv", "table3.csv", "per_prompt.csv", "summary.md"):
+        assert (results / name).stat().st_size > 0
+    assert (results / "plot.png").read_bytes()[:4] == PNG_MAGIC
+    assert len(os.listdir(results / "overlays")) == 4
+    selection = json.loads((tmp_path / "runs" / "two_clean" / "gradiseg" / "test" / "ours_100" /
+                            "reference_selection.json").read_text())
+    assert selection["ioa_threshold"] == 0.7 and selection["prompts"]
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("skip ") == 4 and "start " not in again.stdout
