@@ -64,7 +64,7 @@ def test_cfg_args_round_trip_under_cli(tmp_path):
 
 
 def test_corrupt_cfg_args_is_an_error_never_evaluated(tmp_path):
-    # 3DGS/GG write cfg_args as a Namespace repr and read it with eval(); ours is JSON only.
+    # 3DGS/GG write cfg_args as a Namespace repr and evaluate it when reading; ours is JSON only.
     (tmp_path / "cfg_args").write_text("Namespace(source_path=__import__('os').getcwd())")
     with pytest.raises(ConfigError) as err:
         combine_with_cfg_args(render_parser(), ["-m", str(tmp_path)])
