@@ -5,6 +5,7 @@
 #include "../math/blend.h"
 #include "../rasterizer.h"
 #include "cuda_check.h"
+#include "tile_pixel.cuh"
 
 namespace gs::cuda {
 namespace {
@@ -21,13 +22,7 @@ __global__ void render_kernel(Ch ch, CameraParams cam, ProjectedGaussians proj, 
                               ImageBuffers image) {
   __shared__ SharedBatch batch;
   const int C = ch();
-  const int tile = blockIdx.y * cam.tiles_x() + blockIdx.x;
-  const int px = blockIdx.x * kTileSize + threadIdx.x, py = blockIdx.y * kTileSize + threadIdx.y;
-  const int thread = threadIdx.y * kTileSize + threadIdx.x;
-  const bool inside = px < cam.width && py < cam.height;
-  const int64_t plane = static_cast<int64_t>(cam.width) * cam.height;
-  const int64_t pix = static_cast<int64_t>(py) * cam.width + px;
-  const int begin = bins.tile_range[2 * tile], end = bins.tile_range[2 * tile + 1];
+  const auto [tile, px, py, thread, inside, plane, pix, begin, end] = locate_tile_pixel(cam, bins);
 
   // Fixed channel counts sum in registers; any other count sums in the output planes,
   // which belong to this thread's pixel alone.
