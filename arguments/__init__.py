@@ -48,6 +48,7 @@ class PipelineParams:
     compute_cov3D_python: bool = False
     debug: bool = False
     backend: str = field(default="auto", metadata={
+        "choices": ("auto", "cpp", "reference"),
         "help": "rasterizer: auto (C++ extension if built), cpp, reference"})
 
 
@@ -97,6 +98,10 @@ class GradiSegParams:
     igd_neighbors: int = 16
     laknn_from_iter: int = 15_000
     laknn_candidates: int = 32
+    laknn_ranking: str = field(default="distance", metadata={
+        "choices": ("distance", "projection"),
+        "help": "order of the candidates ahead of a target: nearest first, or smallest projection "
+                "onto the neighbouring direction first (DESIGN's literal reading; less pure)"})
 
 
 @dataclass
@@ -113,6 +118,9 @@ class RunParams:
 
 
 GROUPS = (ModelParams, PipelineParams, OptimizationParams, GradiSegParams, RunParams)
+# Fields with a closed set of values, checked for flags (argparse) and config files alike.
+FIELD_CHOICES = {f.name: f.metadata["choices"] for group in GROUPS for f in dataclasses.fields(group)
+                 if "choices" in f.metadata}
 
 
 def add_group(parser: argparse.ArgumentParser, group: type) -> None:
@@ -127,7 +135,8 @@ def add_group(parser: argparse.ArgumentParser, group: type) -> None:
         elif isinstance(default, list):
             arg_group.add_argument(*flags, nargs="*", type=int, default=default, help=help_text)
         else:
-            arg_group.add_argument(*flags, type=type(default), default=default, help=help_text)
+            arg_group.add_argument(*flags, type=type(default), default=default, help=help_text,
+                                   choices=f.metadata.get("choices"))
 
 
 def extract(group: type[T], args: argparse.Namespace) -> T:
@@ -177,6 +186,9 @@ def merge_under_cli(args: argparse.Namespace, values: dict[str, Any], explicit: 
                     isinstance(current, list) and isinstance(value, list)):
                 raise ConfigError(f"{source}: key '{key}' should be {type(current).__name__}, "
                                   f"got {type(value).__name__} ({value!r})")
+            if key in FIELD_CHOICES and value not in FIELD_CHOICES[key]:
+                raise ConfigError(f"{source}: key '{key}' must be one of {FIELD_CHOICES[key]}, "
+                                  f"got {value!r}")
             setattr(args, key, value)
     return args
 

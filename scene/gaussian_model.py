@@ -165,16 +165,20 @@ class GaussianModel:
         self.statistics["denom"][update_filter] += 1
 
     @torch.no_grad()
-    def add_identity_stats(self, update_filter: torch.Tensor) -> None:
-        """Accumulate the IGD and LA-KNN statistics from the current gradients of the identity
-        encodings (||dL/d e_t||) and the 3D positions (dL/d mu) of the Gaussians in `update_filter`."""
+    def add_identity_grad_stats(self, update_filter: torch.Tensor) -> None:
+        """IGD's statistic: accumulate ||dL/d e_t|| of the identity encodings of the Gaussians in
+        `update_filter` (N,) and count the visit."""
         # No identity gradient at all (a view without a mask, the reference rasterizer): zero.
         objects_grad = (self._objects_dc.grad if self._objects_dc.grad is not None
                         else torch.zeros_like(self._objects_dc))
-        xyz_grad = _require_grad(self._xyz, "_xyz")
         self.statistics["identity_grad_accum"][update_filter] += torch.norm(
             objects_grad[update_filter].flatten(1), dim=-1, keepdim=True)
         self.statistics["identity_grad_denom"][update_filter] += 1
+
+    def add_position_grad_stats(self, update_filter: torch.Tensor) -> None:
+        """LA-KNN's statistic: accumulate the 3D position gradient dL/d mu (a vector) of the
+        Gaussians in `update_filter` (N,)."""
+        xyz_grad = _require_grad(self._xyz, "_xyz")
         self.statistics["xyz_grad_vec_accum"][update_filter] += xyz_grad[update_filter]
 
     @torch.no_grad()

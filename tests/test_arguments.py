@@ -37,6 +37,7 @@ def test_config_int_for_float_field_is_accepted(tmp_path):
     ("[1, 2]", "must hold a JSON object"),
     ('{"no_such_key": 1}', "unknown key 'no_such_key'"),
     ('{"iterations": "many"}', "key 'iterations' should be int"),
+    ('{"laknn_ranking": "nearest"}', "key 'laknn_ranking' must be one of ('distance', 'projection')"),
 ])
 def test_bad_config_file_names_file_and_problem(tmp_path, content, message):
     path = tmp_path / "bad.json"

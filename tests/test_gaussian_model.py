@@ -156,7 +156,8 @@ def test_densification_and_identity_statistics_accumulate_visible_rows_only():
     model._objects_dc.grad = torch.tensor([[[3.0, 4.0]], [[0.0, 1.0]], [[1.0, 1.0]], [[0.0, 0.0]],
                                            [[5.0, 12.0]]])
     model._xyz.grad = torch.arange(15, dtype=torch.float32).reshape(5, 3)
-    model.add_identity_stats(visible)
+    model.add_identity_grad_stats(visible)
+    model.add_position_grad_stats(visible)
     assert model.statistics["identity_grad_accum"][:, 0].tolist() == [5.0, 1.0, 0.0, 0.0, 0.0]
     assert model.statistics["identity_grad_denom"][:, 0].tolist() == [1.0, 1.0, 0.0, 1.0, 0.0]
     assert model.statistics["xyz_grad_vec_accum"].tolist() == [
@@ -169,7 +170,7 @@ def test_densification_and_identity_statistics_accumulate_visible_rows_only():
         model.denom = torch.zeros(5, 1)
     model._xyz.grad = None
     with pytest.raises(RuntimeError, match="_xyz.grad is None"):
-        model.add_identity_stats(visible)
+        model.add_position_grad_stats(visible)
 
 
 def test_a_newly_registered_statistic_follows_every_change(monkeypatch):

@@ -54,7 +54,7 @@ def train_identities(camera, model, classifier, cls_optimizer, steps, accumulate
         loss.backward()
         with torch.no_grad():
             if step >= accumulate_from:
-                model.add_identity_stats(out["visibility_filter"])
+                model.add_identity_grad_stats(out["visibility_filter"])
             model.optimizer.step()
             model.optimizer.zero_grad(set_to_none=True)
             cls_optimizer.step()

@@ -1,4 +1,5 @@
 """LA-KNN on hand-built point sets (paper eq. 4, DESIGN section 5)."""
+import pytest
 import torch
 
 from utils.identity_regularization import identity_3d_loss
@@ -31,7 +32,7 @@ def test_laknn_takes_neighbours_from_its_own_side_when_the_gradient_points_home(
     assert not selection.fallback[0]
     rows = selection.rows[0].tolist()
     assert set(rows) <= side_a_rows
-    # ranked by smallest positive projection onto d = -g/|g|: nearest along -x first
+    # both rankings agree here: A's points lie along -x, nearest first
     assert rows == [5, 6, 7, 8, 9]
 
 
@@ -76,3 +77,21 @@ def test_laknn_loss_ignores_the_other_side():
     knn = identity_3d_loss(points, probs, 5, 10_000, 1, generator)
     assert laknn.loss.item() == 0.0 and laknn.fallback_fraction == 0.0
     assert knn.loss.item() > 0.05 and knn.fallback_fraction == 1.0
+
+
+def test_ranking_by_distance_keeps_the_nearest_ahead_and_projection_the_flattest():
+    """Ahead of the target (d = +x) lie a near point off to the side and a far point almost in
+    the target's plane: distance ranking takes the near one first, projection the flat one."""
+    points = torch.tensor([[0.0, 0.0, 0.0],      # target
+                           [0.10, 0.05, 0.0],    # near, projection 0.10
+                           [0.02, 0.60, 0.0],    # far, projection 0.02
+                           [-0.05, 0.0, 0.0]])   # behind
+    grads = torch.zeros_like(points)
+    grads[0] = torch.tensor([-1.0, 0.0, 0.0])
+    target = torch.tensor([0])
+    by_distance = local_adaptive_knn(points, grads, target, k=2, num_candidates=3, rank_by="distance")
+    by_projection = local_adaptive_knn(points, grads, target, k=2, num_candidates=3, rank_by="projection")
+    assert by_distance.rows[0].tolist() == [1, 2]
+    assert by_projection.rows[0].tolist() == [2, 1]
+    with pytest.raises(ValueError, match="ranking"):
+        local_adaptive_knn(points, grads, target, k=2, rank_by="nearest")

@@ -51,13 +51,16 @@ class TrainingSchedule:
     def laknn(self, iteration: int) -> bool:
         return not self.method.no_laknn and iteration >= self.method.laknn_from_iter
 
-    def accumulate_identity_stats(self, iteration: int) -> bool:
-        """IGD reads the identity gradients inside its window; LA-KNN reads the position
-        gradients from the IGD window on (so its directions exist when it starts)."""
+    def accumulate_identity_gradients(self, iteration: int) -> bool:
+        """IGD reads the identity gradients of the interval before each of its rounds."""
         m = self.method
-        igd_window = not m.no_igd and m.igd_from_iter - m.igd_interval < iteration <= m.igd_until_iter
-        laknn_window = not m.no_laknn and iteration > min(m.igd_from_iter, m.laknn_from_iter) - m.igd_interval
-        return igd_window or laknn_window
+        return not m.no_igd and m.igd_from_iter - m.igd_interval < iteration <= m.igd_until_iter
+
+    def accumulate_position_gradients(self, iteration: int) -> bool:
+        """LA-KNN reads the position gradients, from the IGD window on (so that its directions
+        exist when it starts)."""
+        m = self.method
+        return not m.no_laknn and iteration > min(m.igd_from_iter, m.laknn_from_iter) - m.igd_interval
 
     def describe(self) -> str:
         m, opt = self.method, self.opt

@@ -126,7 +126,7 @@ class Trainer:
             gaussians.get_xyz, self.classifier.gaussian_probabilities(gaussians.get_objects),
             opt.reg3d_k, opt.reg3d_max_points, opt.reg3d_sample_size, self.identity_generator,
             position_grads=gaussians.statistics["xyz_grad_vec_accum"] if laknn else None,
-            num_candidates=self.method.laknn_candidates)
+            num_candidates=self.method.laknn_candidates, ranking=self.method.laknn_ranking)
         if laknn and iteration % 100 == 0:
             self.logger.scalar("laknn/fallback_fraction", result.fallback_fraction, iteration)
         return result.loss
@@ -138,8 +138,10 @@ class Trainer:
         if schedule.accumulate_densification_stats(iteration):
             gaussians.update_max_radii2D(out["radii"], visible)
             gaussians.add_densification_stats(out["viewspace_points"], visible)
-        if schedule.accumulate_identity_stats(iteration):
-            gaussians.add_identity_stats(visible)
+        if schedule.accumulate_identity_gradients(iteration):
+            gaussians.add_identity_grad_stats(visible)
+        if schedule.accumulate_position_gradients(iteration):
+            gaussians.add_position_grad_stats(visible)
 
     def densify(self, iteration: int) -> None:
         """3DGS adaptive density control: clone/split/prune, opacity reset."""

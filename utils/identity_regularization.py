@@ -31,11 +31,11 @@ def sample_targets(num_points: int, max_points: int, sample_size: int,
 def identity_3d_loss(xyz: torch.Tensor, probs: torch.Tensor, k: int, max_points: int,
                      sample_size: int, generator: torch.Generator,
                      position_grads: torch.Tensor | None = None,
-                     num_candidates: int = 32) -> Identity3DLoss:
+                     num_candidates: int = 32, ranking: str = "distance") -> Identity3DLoss:
     """KL between sampled targets' class probabilities and their neighbours'.
 
     xyz: (N, 3) positions; probs: (N, C) class probabilities; position_grads: (N, 3)
-    accumulated dL/dx for LA-KNN, or None for global KNN.
+    accumulated dL/dx for LA-KNN, or None for global KNN; ranking: LA-KNN's candidate order.
     """
     pool, targets = sample_targets(xyz.shape[0], max_points, sample_size, generator)
     pool_xyz = xyz[pool].detach()
@@ -43,6 +43,7 @@ def identity_3d_loss(xyz: torch.Tensor, probs: torch.Tensor, k: int, max_points:
     if position_grads is None:
         selection = global_knn(pool_xyz, targets, k)
     else:
-        selection = local_adaptive_knn(pool_xyz, position_grads[pool], targets, k, num_candidates)
+        selection = local_adaptive_knn(pool_xyz, position_grads[pool], targets, k, num_candidates,
+                                       ranking)
     loss = neighbour_kl_loss(probs[pool], targets, selection.rows)
     return Identity3DLoss(loss, selection.fallback.float().mean().item())

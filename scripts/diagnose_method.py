@@ -1,0 +1,133 @@
+"""Check IGD's and LA-KNN's premises on a trained synthetic-scene checkpoint (see
+`utils/method_diagnostics.py`); prints markdown tables.
+
+    python scripts/diagnose_method.py -m output/val/full --checkpoint output/val/full/chkpnt1500.pth
+
+Run it on a validation scene: its exact geometry is used, so it must not be a benchmark scene.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from arguments import (GROUPS, GradiSegParams, ModelParams, OptimizationParams,  # noqa: E402
+                       PipelineParams, RunParams, add_group, combine_with_cfg_args, extract)
+from gaussian_renderer import render  # noqa: E402
+from training.trainer import Trainer  # noqa: E402
+from utils.knn import knn  # noqa: E402
+from utils.loss_utils import identity_ce_loss, photometric_loss  # noqa: E402
+from utils.method_diagnostics import (PixelAccuracy, boundary_band, boundary_gaussians,  # noqa: E402
+                                      laknn_purity, synthetic_truth, top_fraction_precision,
+                                      true_gaussian_ids)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for group in GROUPS:
+        add_group(parser, group)
+    parser.add_argument("--checkpoint", required=True, help="chkpnt<iteration>.pth of the model")
+    parser.add_argument("--band_px", type=int, default=2, help="half-width of the boundary pixel band")
+    parser.add_argument("--targets", type=int, default=2000, help="boundary targets for the KNN purity")
+    return parser
+
+
+def per_view_gradients(trainer: Trainer) -> dict[str, torch.Tensor]:
+    """Over all training views at the checkpoint's state: the summed position gradient (N, 3)
+    of the 2D identity loss and of the total 2D loss, and the mean identity-encoding gradient
+    norm per visible view (N,) (IGD's statistic, measured afresh)."""
+    gaussians, opt = trainer.gaussians, trainer.opt
+    xyz, objects = gaussians._xyz, gaussians._objects_dc
+    identity_xyz, total_xyz = torch.zeros_like(xyz), torch.zeros_like(xyz)
+    identity_norm, visits = torch.zeros(xyz.shape[0]), torch.zeros(xyz.shape[0])
+    for camera in trainer.scene.getTrainCameras():
+        out = render(camera, gaussians, trainer.pipe, trainer.background)
+        loss_id = opt.lambda_obj_2d * identity_ce_loss(trainer.classifier(out["render_object"]), camera.objects)
+        loss_rgb = photometric_loss(out["render"], camera.original_image, opt.lambda_dssim)
+        g_xyz_id, g_obj = torch.autograd.grad(loss_id, [xyz, objects], retain_graph=True)
+        (g_xyz_rgb,) = torch.autograd.grad(loss_rgb, [xyz])
+        visible = out["visibility_filter"]
+        identity_xyz += g_xyz_id
+        total_xyz += g_xyz_id + g_xyz_rgb
+        identity_norm[visible] += g_obj[visible].flatten(1).norm(dim=1)
+        visits[visible] += 1
+    return {"identity": identity_xyz, "total": total_xyz,
+            "identity_norm": identity_norm / visits.clamp_min(1)}
+
+
+def home_directions(xyz: torch.Tensor, ids: torch.Tensor, k: int = 16) -> torch.Tensor:
+    """(N, 3): centroid of the k nearest same-id Gaussians minus that of the other-id ones."""
+    _, rows = knn(xyz, xyz, k + 1)
+    same = (ids[rows] == ids[:, None]).float()[..., None]
+    neighbours = xyz[rows]
+    own = (neighbours * same).sum(1) / same.sum(1).clamp_min(1)
+    other = (neighbours * (1 - same)).sum(1) / (1 - same).sum(1).clamp_min(1)
+    return torch.where((1 - same).sum(1) > 0, own - other, torch.zeros_like(own))
+
+
+def main(argv=None) -> int:
+    args = combine_with_cfg_args(build_parser(), argv)
+    run = extract(RunParams, args)
+    run.start_checkpoint, run.quiet = args.checkpoint, True
+    trainer = Trainer(extract(ModelParams, args), extract(OptimizationParams, args),
+                      extract(PipelineParams, args), extract(GradiSegParams, args), run)
+    gaussians, classifier = trainer.gaussians, trainer.classifier
+    truth = synthetic_truth(args.source_path)
+    xyz = gaussians.get_xyz.detach()
+    true_ids = true_gaussian_ids(xyz, truth)
+    on_boundary = boundary_gaussians(xyz, true_ids)
+    with torch.no_grad():
+        predicted = classifier.gaussian_probabilities(gaussians.get_objects).argmax(dim=1)
+    wrong = predicted != true_ids
+    grads = per_view_gradients(trainer)
+
+    print(f"## {args.checkpoint}: {xyz.shape[0]} Gaussians, {on_boundary.float().mean():.1%} on a boundary\n")
+    print("| Gaussians with a wrong id | all | boundary | interior |\n|:--|--:|--:|--:|")
+    print(f"| share | {wrong.float().mean():.2%} | {wrong[on_boundary].float().mean():.2%} "
+          f"| {wrong[~on_boundary].float().mean():.2%} |\n")
+
+    print("| IGD premise: share of boundary Gaussians among the top ... by identity gradient | 1% | 2% | 5% | base rate |")
+    print("|:--|--:|--:|--:|--:|")
+    cells = [f"{top_fraction_precision(grads['identity_norm'], on_boundary, f):.1%}" for f in (0.01, 0.02, 0.05)]
+    print(f"| mean ‖dL/de‖ over the training views | {' | '.join(cells)} | {on_boundary.float().mean():.1%} |\n")
+
+    generator = torch.Generator().manual_seed(0)
+    boundary_rows = torch.nonzero(on_boundary).squeeze(1)
+    targets = boundary_rows[torch.randperm(boundary_rows.numel(), generator=generator)[:args.targets]]
+    method, opt = trainer.method, trainer.opt
+    directions = {"identity-loss gradient (all views now)": grads["identity"],
+                  "total-loss gradient (all views now)": grads["total"],
+                  "random direction": torch.randn(xyz.shape, generator=generator)}
+    accumulated = gaussians.statistics["xyz_grad_vec_accum"]
+    if accumulated.abs().sum() > 0:
+        directions["accumulated training gradient"] = accumulated
+    directions = {**directions, **{f"negated {name}": -g for name, g in directions.items()
+                                   if name != "random direction"}}
+    directions["oracle: towards own-object neighbours"] = -home_directions(xyz, true_ids)
+    purity = laknn_purity(xyz, true_ids, targets, opt.reg3d_k, method.laknn_candidates, directions,
+                          rankings=("projection", "distance"))
+    print(f"| LA-KNN premise: own-object share of {targets.numel()} boundary targets' neighbours | purity |")
+    print("|:--|--:|")
+    for name, value in purity.items():
+        print(f"| {name} | {value:.1%} |")
+    print()
+
+    print(f"| rendered ids vs exact ids (band ±{args.band_px} px) | boundary band | interior |")
+    print("|:--|--:|--:|")
+    with torch.no_grad():
+        for split, cameras in (("train", trainer.scene.getTrainCameras()), ("test", trainer.scene.getTestCameras())):
+            accuracy = PixelAccuracy()
+            for camera in cameras:
+                out = render(camera, gaussians, trainer.pipe, trainer.background)
+                ids = classifier(out["render_object"]).argmax(dim=0).numpy()
+                exact = truth.id_maps[camera.image_name]
+                accuracy.add(ids, exact, boundary_band(exact, args.band_px))
+            print(f"| {split} views ({len(cameras)}) | {accuracy.band:.2%} | {accuracy.interior:.2%} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
