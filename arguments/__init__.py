@@ -97,7 +97,7 @@ class GradiSegParams:
         "help": "at most this fraction of the Gaussians is split per IGD round"})
     igd_neighbors: int = 16
     laknn_from_iter: int = 15_000
-    laknn_candidates: int = 32
+    laknn_candidates: int = 16
     laknn_ranking: str = field(default="distance", metadata={
         "choices": ("distance", "projection"),
         "help": "order of the candidates ahead of a target: nearest first, or smallest projection "

@@ -17,8 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from arguments import (GROUPS, GradiSegParams, ModelParams, OptimizationParams,  # noqa: E402
                        PipelineParams, RunParams, add_group, combine_with_cfg_args, extract)
 from gaussian_renderer import render  # noqa: E402
+from scene.igd import boundary_normals  # noqa: E402
 from training.trainer import Trainer  # noqa: E402
-from utils.knn import knn  # noqa: E402
 from utils.loss_utils import identity_ce_loss, photometric_loss  # noqa: E402
 from utils.method_diagnostics import (PixelAccuracy, boundary_band, boundary_gaussians,  # noqa: E402
                                       laknn_purity, synthetic_truth, top_fraction_precision,
@@ -58,16 +58,6 @@ def per_view_gradients(trainer: Trainer) -> dict[str, torch.Tensor]:
             "identity_norm": identity_norm / visits.clamp_min(1)}
 
 
-def home_directions(xyz: torch.Tensor, ids: torch.Tensor, k: int = 16) -> torch.Tensor:
-    """(N, 3): centroid of the k nearest same-id Gaussians minus that of the other-id ones."""
-    _, rows = knn(xyz, xyz, k + 1)
-    same = (ids[rows] == ids[:, None]).float()[..., None]
-    neighbours = xyz[rows]
-    own = (neighbours * same).sum(1) / same.sum(1).clamp_min(1)
-    other = (neighbours * (1 - same)).sum(1) / (1 - same).sum(1).clamp_min(1)
-    return torch.where((1 - same).sum(1) > 0, own - other, torch.zeros_like(own))
-
-
 def main(argv=None) -> int:
     args = combine_with_cfg_args(build_parser(), argv)
     run = extract(RunParams, args)
@@ -98,21 +88,26 @@ def main(argv=None) -> int:
     boundary_rows = torch.nonzero(on_boundary).squeeze(1)
     targets = boundary_rows[torch.randperm(boundary_rows.numel(), generator=generator)[:args.targets]]
     method, opt = trainer.method, trainer.opt
-    directions = {"identity-loss gradient (all views now)": grads["identity"],
-                  "total-loss gradient (all views now)": grads["total"],
-                  "random direction": torch.randn(xyz.shape, generator=generator)}
-    accumulated = gaussians.statistics["xyz_grad_vec_accum"]
-    if accumulated.abs().sum() > 0:
-        directions["accumulated training gradient"] = accumulated
-    directions = {**directions, **{f"negated {name}": -g for name, g in directions.items()
-                                   if name != "random direction"}}
-    directions["oracle: towards own-object neighbours"] = -home_directions(xyz, true_ids)
-    purity = laknn_purity(xyz, true_ids, targets, opt.reg3d_k, method.laknn_candidates, directions,
-                          rankings=("projection", "distance"))
-    print(f"| LA-KNN premise: own-object share of {targets.numel()} boundary targets' neighbours | purity |")
-    print("|:--|--:|")
-    for name, value in purity.items():
-        print(f"| {name} | {value:.1%} |")
+    # IGD's boundary normal, from the true ids: from the target towards the other object.
+    normals, _ = boundary_normals(xyz, true_ids, targets, 16)
+    oracle = torch.zeros_like(xyz)
+    oracle[targets] = normals            # LA-KNN steps against the field: towards home
+    fields = {"accumulated training gradient (what LA-KNN uses)": gaussians.statistics["xyz_grad_vec_accum"],
+              "identity-loss gradient, all training views now": grads["identity"],
+              "total-loss gradient, all training views now": grads["total"],
+              "random direction": torch.randn(xyz.shape, generator=generator),
+              "oracle: towards the own-object neighbours": oracle}
+    home = -normals
+    rankings = ("distance", "projection")
+    purity = laknn_purity(xyz, true_ids, targets, opt.reg3d_k, method.laknn_candidates, fields, rankings)
+    print(f"| LA-KNN premise, {targets.numel()} boundary targets, {method.laknn_candidates} candidates "
+          f"| mean cos(direction, home) | own-object neighbours, nearest first | ..., smallest projection |")
+    print("|:--|--:|--:|--:|")
+    print(f"| global KNN | | {purity['global KNN']:.1%} | |")
+    for name, field in fields.items():
+        cosine = torch.nn.functional.cosine_similarity(-field[targets], home, dim=1).mean().item()
+        print(f"| {name} | {cosine:+.2f} | {purity[f'LA-KNN, {name}, by distance']:.1%} "
+              f"| {purity[f'LA-KNN, {name}, by projection']:.1%} |")
     print()
 
     print(f"| rendered ids vs exact ids (band ±{args.band_px} px) | boundary band | interior |")

@@ -1,4 +1,5 @@
 """The training loop end to end on a tiny synthetic scene: exact resume, divergence handling."""
+import csv
 import os
 
 import pytest
@@ -82,3 +83,41 @@ def test_training_improves_psnr_and_identity(tiny_scene, tmp_path):
     after = trainer.evaluate(150)
     assert after["train"]["psnr"] > before["train"]["psnr"] + 2
     assert after["train"]["id_accuracy"] > before["train"]["id_accuracy"] + 0.2
+
+
+def logged_events(model_dir) -> dict[str, list[int]]:
+    """Iterations at which each `events/<name>/<field>` row of metrics.csv was logged."""
+    events: dict[str, list[int]] = {}
+    with open(os.path.join(model_dir, "metrics.csv")) as fh:
+        for row in csv.DictReader(fh):
+            if row["name"].startswith("events/"):
+                events.setdefault(row["name"], []).append(int(row["iteration"]))
+    return events
+
+
+@pytest.mark.parametrize("flags, igd, laknn", [((), [25, 30], [30]), (("--no_igd",), [], [30]),
+                                               (("--no_laknn",), [25, 30], []),
+                                               (("--no_igd", "--no_laknn"), [], [])])
+def test_schedule_switches_at_the_configured_iterations(tiny_scene, tmp_path, flags, igd, laknn):
+    """TINY_RUN: densify every 10 in (5, 35), IGD every 5 in (20, 30], LA-KNN from 30."""
+    make_trainer(tiny_scene, tmp_path / "model", *flags).run()
+    events = logged_events(tmp_path / "model")
+    assert events["events/densify/after"] == [10, 20, 30]
+    for field in ("candidates", "splits", "threshold", "without_boundary", "after"):
+        assert events.get(f"events/igd/{field}", []) == igd
+    assert events.get("events/laknn/candidates", []) == laknn
+
+
+def test_both_switches_off_is_gaussian_grouping_exactly(tiny_scene, tmp_path):
+    """--no_igd --no_laknn trains the same model as a run whose IGD window and LA-KNN phase never
+    open (Gaussian Grouping: no method code runs at all)."""
+    switched_off = make_trainer(tiny_scene, tmp_path / "flags", "--no_igd", "--no_laknn")
+    switched_off.run()
+    never_open = make_trainer(tiny_scene, tmp_path / "late", "--igd_from_iter", "1000",
+                              "--igd_until_iter", "1000", "--laknn_from_iter", "1000")
+    never_open.run()
+    a, b = parameters(switched_off), parameters(never_open)
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    with_method = make_trainer(tiny_scene, tmp_path / "method")
+    with_method.run()
+    assert with_method.gaussians.num_points != switched_off.gaussians.num_points   # IGD split some

@@ -51,16 +51,20 @@ class TrainingSchedule:
     def laknn(self, iteration: int) -> bool:
         return not self.method.no_laknn and iteration >= self.method.laknn_from_iter
 
+    def laknn_starts(self, iteration: int) -> bool:
+        return not self.method.no_laknn and iteration == self.method.laknn_from_iter
+
     def accumulate_identity_gradients(self, iteration: int) -> bool:
-        """IGD reads the identity gradients of the interval before each of its rounds."""
+        """IGD reads the identity gradients of the interval before each of its rounds (the
+        statistic restarts after every round)."""
         m = self.method
-        return not m.no_igd and m.igd_from_iter - m.igd_interval < iteration <= m.igd_until_iter
+        return not m.no_igd and m.igd_from_iter < iteration <= m.igd_until_iter
 
     def accumulate_position_gradients(self, iteration: int) -> bool:
-        """LA-KNN reads the position gradients, from the IGD window on (so that its directions
-        exist when it starts)."""
+        """LA-KNN reads the position gradients accumulated from the IGD window on (so that its
+        directions exist when it starts)."""
         m = self.method
-        return not m.no_laknn and iteration > min(m.igd_from_iter, m.laknn_from_iter) - m.igd_interval
+        return not m.no_laknn and iteration > min(m.igd_from_iter, m.laknn_from_iter)
 
     def describe(self) -> str:
         m, opt = self.method, self.opt

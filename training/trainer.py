@@ -93,6 +93,8 @@ class Trainer:
             logits = self.classifier(out["render_object"])
             loss_2d = identity_ce_loss(logits, camera.objects)
 
+        if self.schedule.laknn_starts(iteration):
+            self.logger.event("laknn", iteration, candidates=self.method.laknn_candidates)
         loss_3d = torch.zeros(())
         if self.schedule.identity_loss_3d(iteration):
             loss_3d = opt.reg3d_lambda_val * self.identity_loss_3d(iteration)
