@@ -6,9 +6,11 @@ Trains both demo configs on the same scene with the same seed up to the start of
 phase, with checkpoints where the IGD window and the LA-KNN phase begin (skipped when they
 exist). Then times, in this process, each method's own iterations from its own checkpoint:
 the IGD window (IGD rounds included) and the first `--laknn_iterations` of the LA-KNN phase
-(GradiSeg with the Gaussians IGD added). The methods alternate, `--repeats` times, and the
-median is reported: two separate trainings on these shared machines differ by up to 25% even
+(GradiSeg with the Gaussians IGD added). The methods alternate, `--repeats` times; the
+overhead is the median of the paired (same-repeat) ratios, all shown: two separate trainings on these shared machines differ by up to 25% even
 where their code paths are identical, so timing whole runs cannot resolve a 15% budget.
+Last, one 3D identity loss is timed with global KNN and with LA-KNN on the same Gaussians:
+LA-KNN's own cost, free of that noise.
 """
 from __future__ import annotations
 
@@ -20,12 +22,14 @@ import subprocess
 import sys
 import time
 
+import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from arguments import (GradiSegParams, ModelParams, OptimizationParams, PipelineParams,  # noqa: E402
                        RunParams, extract, parse_training_args)
 from training.trainer import Trainer, checkpoint_path  # noqa: E402
+from utils.identity_regularization import identity_3d_loss  # noqa: E402
 
 METHODS = {"gaussian_grouping": "config/gaussian_grouping/demo.json",
            "gradiseg": "config/gradiseg/demo.json"}
@@ -54,6 +58,26 @@ def time_segment(scene: str, model: str, config: str, start: int, count: int) ->
     return (time.perf_counter() - began) / count, trainer.gaussians.num_points
 
 
+def time_identity_loss(model: str, start: int, num_classes: int, repeats: int = 30) -> dict[str, float]:
+    """Milliseconds (median of `repeats`) of one 3D identity loss, forward and backward, on the
+    Gaussians of the checkpoint at `start`, with global KNN and with LA-KNN."""
+    state = torch.load(checkpoint_path(model, start), weights_only=False)["gaussians"]
+    xyz, position_grads = state["params"]["xyz"], state["statistics"]["xyz_grad_vec_accum"]
+    logits = torch.randn(xyz.shape[0], num_classes, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    defaults = GradiSegParams()
+    result = {}
+    for name, grads in (("global KNN", None), ("LA-KNN", position_grads)):
+        generator = torch.Generator().manual_seed(0)
+        times = []
+        for _ in range(repeats):
+            began = time.perf_counter()
+            identity_3d_loss(xyz, torch.softmax(logits, dim=1), 5, 200_000, 1000, generator, grads,
+                             defaults.laknn_candidates, defaults.laknn_ranking).loss.backward()
+            times.append(1000 * (time.perf_counter() - began))
+        result[name] = statistics.median(times)
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scene", required=True)
@@ -72,8 +96,9 @@ def main() -> int:
     for method, config in METHODS.items():
         train_to(args.scene, models[method], config, args.seed, [igd_start, laknn_start])
 
-    print(f"| phase | Gaussian Grouping (s/it) | GradiSeg (s/it) | overhead | Gaussians GG / GradiSeg |")
-    print("|:--|--:|--:|--:|--:|")
+    print(f"| phase | Gaussian Grouping (s/it) | GradiSeg (s/it) | overhead | GradiSeg / GG per repeat "
+          f"| Gaussians GG / GradiSeg |")
+    print("|:--|--:|--:|--:|:--|--:|")
     for name, start, count in phases:
         seconds = {method: [] for method in METHODS}
         gaussians = {}
@@ -82,8 +107,16 @@ def main() -> int:
                 per_iteration, gaussians[method] = time_segment(args.scene, models[method], config, start, count)
                 seconds[method].append(per_iteration)
         gg, ours = (statistics.median(seconds[m]) for m in METHODS)
-        print(f"| {name} | {gg:.4f} | {ours:.4f} | {100 * (ours / gg - 1):+.1f}% "
+        ratios = [b / a for a, b in zip(seconds["gaussian_grouping"], seconds["gradiseg"])]
+        print(f"| {name} | {gg:.4f} | {ours:.4f} | {100 * (statistics.median(ratios) - 1):+.1f}% "
+              f"| {', '.join(f'{r:.2f}' for r in ratios)} "
               f"| {gaussians['gaussian_grouping']} / {gaussians['gradiseg']} |", flush=True)
+
+    loss_ms = time_identity_loss(models["gradiseg"], laknn_start, cfg["num_classes"])
+    print(f"\nOne 3D identity loss (forward + backward, 1000 targets, K = 5) on GradiSeg's "
+          f"Gaussians at {laknn_start}: global KNN {loss_ms['global KNN']:.1f} ms, LA-KNN "
+          f"{loss_ms['LA-KNN']:.1f} ms; every {cfg['reg3d_interval']} iterations that is "
+          f"{(loss_ms['LA-KNN'] - loss_ms['global KNN']) / cfg['reg3d_interval']:+.1f} ms per iteration.")
     return 0
 
 
