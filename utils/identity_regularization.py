@@ -31,7 +31,7 @@ def sample_targets(num_points: int, max_points: int, sample_size: int,
 def identity_3d_loss(xyz: torch.Tensor, probs: torch.Tensor, k: int, max_points: int,
                      sample_size: int, generator: torch.Generator,
                      position_grads: torch.Tensor | None = None,
-                     num_candidates: int = 32, ranking: str = "distance") -> Identity3DLoss:
+                     num_candidates: int = 16, ranking: str = "distance") -> Identity3DLoss:
     """KL between sampled targets' class probabilities and their neighbours'.
 
     xyz: (N, 3) positions; probs: (N, C) class probabilities; position_grads: (N, 3)

@@ -4,12 +4,14 @@ direction instead of by plain Euclidean distance.
 For a target t with neighbouring direction d_t = -g_t / |g_t| (g_t: its accumulated 3D
 position gradient), the candidates are its `num_candidates` Euclidean nearest neighbours;
 each candidate i has projection p_i = (x_i - x_t) . d_t; those with p_i > 0 (ahead of t,
-towards where t is being pulled, i.e. its own object's side) are kept and the first K taken,
-nearest first (`rank_by="distance"`, the default) or by smallest p_i (`"projection"`, DESIGN's
-literal reading). Smallest p_i favours candidates far off to the side, in the plane through t:
-on our validation scene their own-object share was 3-4 points lower (BENCHMARKS.md). A target with no usable gradient, or no candidate ahead, falls back to its
-global KNN. A target with 0 < n < K candidates ahead repeats its best one to fill K slots
-(our choice: neighbours from the other side would defeat the point of LA-KNN).
+towards where t is being pulled: its own object's side, the paper assumes) are kept and the
+first K taken, nearest first (`rank_by="distance"`, the default) or by smallest p_i
+(`"projection"`, DESIGN's literal reading). Smallest p_i favours candidates far off to the
+side, in the plane through t: on our validation scene their own-object share was 1-3.5 points
+lower (BENCHMARKS.md, which also measures how weakly d_t points home there). A target with no
+usable gradient, or no candidate ahead, falls back to its global KNN. A target with
+0 < n < K candidates ahead repeats its best one to fill K slots (our choice: neighbours from
+the other side would defeat the point of LA-KNN).
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def global_knn(points: torch.Tensor, targets: torch.Tensor, k: int) -> Neighbour
 
 
 def local_adaptive_knn(points: torch.Tensor, position_grads: torch.Tensor, targets: torch.Tensor,
-                       k: int, num_candidates: int = 32, rank_by: str = "distance") -> NeighbourSelection:
+                       k: int, num_candidates: int = 16, rank_by: str = "distance") -> NeighbourSelection:
     """LA-KNN neighbours of `targets`.
 
     points: (P, 3) positions; position_grads: (P, 3) accumulated dL/dx of each point;
