@@ -15,12 +15,6 @@ namespace {
 // Per-Gaussian sums of the pair gradients: C feature gradients, then these.
 enum SplatField { kSplatX, kSplatY, kSplatConicXX, kSplatConicXY, kSplatConicYY, kSplatOpacity, kSplatExtra };
 
-struct SharedBatch {
-  int32_t id[kTilePixels];
-  float x[kTilePixels], y[kTilePixels];
-  float conic_opacity[4 * kTilePixels];
-};
-
 template <class Ch>
 __global__ void render_backward_kernel(Ch ch, CameraParams cam, ProjectedGaussians proj, TileBins bins,
                                        const float* bg, ImageBuffers image, ImageGradients grad, float* splat) {
@@ -46,13 +40,7 @@ __global__ void render_backward_kernel(Ch ch, CameraParams cam, ProjectedGaussia
     const int start = max(begin, stop - kTilePixels);
     __syncthreads();
     const int j = start + thread;
-    if (j < stop) {
-      const int g = bins.gaussian[j];
-      batch.id[thread] = g;
-      batch.x[thread] = proj.xy[2 * g];
-      batch.y[thread] = proj.xy[2 * g + 1];
-      for (int k = 0; k < 4; ++k) batch.conic_opacity[4 * thread + k] = proj.conic_opacity[4 * g + k];
-    }
+    if (j < stop) batch.load(thread, bins.gaussian[j], proj);
     __syncthreads();
     for (int k = stop - start - 1; k >= 0; --k) {
       if (start + k - begin >= last) continue;

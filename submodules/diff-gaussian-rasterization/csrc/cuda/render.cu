@@ -10,13 +10,6 @@
 namespace gs::cuda {
 namespace {
 
-// Per-block copy of one batch of the tile's Gaussians.
-struct SharedBatch {
-  int32_t id[kTilePixels];
-  float x[kTilePixels], y[kTilePixels];
-  float conic_opacity[4 * kTilePixels];
-};
-
 template <class Ch>
 __global__ void render_kernel(Ch ch, CameraParams cam, ProjectedGaussians proj, TileBins bins, const float* bg,
                               ImageBuffers image) {
@@ -37,13 +30,7 @@ __global__ void render_kernel(Ch ch, CameraParams cam, ProjectedGaussians proj, 
   for (int start = begin; start < end; start += kTilePixels) {
     if (__syncthreads_count(done) == kTilePixels) break;
     const int j = start + thread;
-    if (j < end) {
-      const int g = bins.gaussian[j];
-      batch.id[thread] = g;
-      batch.x[thread] = proj.xy[2 * g];
-      batch.y[thread] = proj.xy[2 * g + 1];
-      for (int k = 0; k < 4; ++k) batch.conic_opacity[4 * thread + k] = proj.conic_opacity[4 * g + k];
-    }
+    if (j < end) batch.load(thread, bins.gaussian[j], proj);
     __syncthreads();
     const int count = min(kTilePixels, end - start);
     for (int k = 0; !done && k < count; ++k) {

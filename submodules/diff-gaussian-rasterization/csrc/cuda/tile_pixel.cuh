@@ -1,5 +1,6 @@
-// Where a thread of a per-tile kernel stands: its tile, its pixel and the tile's range of
-// depth-sorted Gaussians. Shared by the forward blend and its backward.
+// Where a thread of a per-tile kernel stands (its tile, its pixel and the tile's range of
+// depth-sorted Gaussians), and the block's shared-memory batch of those Gaussians. Shared by
+// the forward blend and its backward.
 #pragma once
 
 #include <stdint.h>
@@ -28,5 +29,20 @@ __device__ inline TilePixel locate_tile_pixel(const CameraParams& cam, const Til
   at.end = bins.tile_range[2 * at.tile + 1];
   return at;
 }
+
+// Per-block copy of one batch of the tile's Gaussians.
+struct SharedBatch {
+  int32_t id[kTilePixels];
+  float x[kTilePixels], y[kTilePixels];
+  float conic_opacity[4 * kTilePixels];
+
+  // Slot `slot` takes Gaussian `g`'s projected centre, conic and opacity.
+  __device__ void load(int slot, int g, const ProjectedGaussians& proj) {
+    id[slot] = g;
+    x[slot] = proj.xy[2 * g];
+    y[slot] = proj.xy[2 * g + 1];
+    for (int k = 0; k < 4; ++k) conic_opacity[4 * slot + k] = proj.conic_opacity[4 * g + k];
+  }
+};
 
 }  // namespace gs::cuda
