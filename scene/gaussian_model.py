@@ -175,6 +175,7 @@ class GaussianModel:
             objects_grad[update_filter].flatten(1), dim=-1, keepdim=True)
         self.statistics["identity_grad_denom"][update_filter] += 1
 
+    @torch.no_grad()
     def add_position_grad_stats(self, update_filter: torch.Tensor) -> None:
         """LA-KNN's statistic: accumulate the 3D position gradient dL/d mu (a vector) of the
         Gaussians in `update_filter` (N,)."""
