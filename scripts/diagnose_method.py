@@ -9,7 +9,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -21,7 +20,8 @@ from scene.igd import boundary_normals  # noqa: E402
 from training.trainer import Trainer  # noqa: E402
 from utils.loss_utils import identity_ce_loss, photometric_loss  # noqa: E402
 from utils.method_diagnostics import (PixelAccuracy, boundary_band, boundary_gaussians,  # noqa: E402
-                                      laknn_purity, synthetic_truth, top_fraction_precision,
+                                      global_knn_purity, laknn_purity, synthetic_truth,
+                                      top_fraction_precision,
                                       true_gaussian_ids)
 
 
@@ -98,16 +98,15 @@ def main(argv=None) -> int:
               "random direction": torch.randn(xyz.shape, generator=generator),
               "oracle: towards the own-object neighbours": oracle}
     home = -normals
-    rankings = ("distance", "projection")
-    purity = laknn_purity(xyz, true_ids, targets, opt.reg3d_k, method.laknn_candidates, fields, rankings)
     print(f"| LA-KNN premise, {targets.numel()} boundary targets, {method.laknn_candidates} candidates "
           f"| mean cos(direction, home) | own-object neighbours, nearest first | ..., smallest projection |")
     print("|:--|--:|--:|--:|")
-    print(f"| global KNN | | {purity['global KNN']:.1%} | |")
+    print(f"| global KNN | | {global_knn_purity(xyz, true_ids, targets, opt.reg3d_k):.1%} | |")
     for name, field in fields.items():
         cosine = torch.nn.functional.cosine_similarity(-field[targets], home, dim=1).mean().item()
-        print(f"| {name} | {cosine:+.2f} | {purity[f'LA-KNN, {name}, by distance']:.1%} "
-              f"| {purity[f'LA-KNN, {name}, by projection']:.1%} |")
+        purity = [laknn_purity(xyz, true_ids, targets, opt.reg3d_k, method.laknn_candidates, field, rank_by)
+                  for rank_by in ("distance", "projection")]
+        print(f"| {name} | {cosine:+.2f} | {purity[0]:.1%} | {purity[1]:.1%} |")
     print()
 
     print(f"| rendered ids vs exact ids (band ±{args.band_px} px) | boundary band | interior |")

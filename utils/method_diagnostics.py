@@ -116,14 +116,13 @@ class PixelAccuracy:
         return self.interior_correct / max(self.interior_total, 1)
 
 
+def global_knn_purity(xyz: torch.Tensor, ids: torch.Tensor, targets: torch.Tensor, k: int) -> float:
+    """Own-id share of the k Euclidean nearest neighbours of `targets` (M,)."""
+    return neighbour_purity(ids, targets, global_knn(xyz, targets, k + 1).rows)
+
+
 def laknn_purity(xyz: torch.Tensor, ids: torch.Tensor, targets: torch.Tensor, k: int,
-                 num_candidates: int, directions: dict[str, torch.Tensor],
-                 rankings: tuple[str, ...] = ("projection",)) -> dict[str, float]:
-    """Neighbour purity of `targets` (M,) under global KNN and under LA-KNN for each named
-    (N, 3) position-gradient field (LA-KNN steps against the gradient)."""
-    result = {"global KNN": neighbour_purity(ids, targets, global_knn(xyz, targets, k + 1).rows)}
-    for name, grads in directions.items():
-        for rank_by in rankings:
-            selection = local_adaptive_knn(xyz, grads, targets, k, num_candidates, rank_by)
-            result[f"LA-KNN, {name}, by {rank_by}"] = neighbour_purity(ids, targets, selection.rows)
-    return result
+                 num_candidates: int, grads: torch.Tensor, rank_by: str) -> float:
+    """Own-id share of the LA-KNN neighbours of `targets` (M,) given the (N, 3) position-gradient
+    field `grads` (LA-KNN steps against it)."""
+    return neighbour_purity(ids, targets, local_adaptive_knn(xyz, grads, targets, k, num_candidates, rank_by).rows)
