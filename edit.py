@@ -7,16 +7,18 @@ The source model is only read; the result is a new model folder, rendered on its
     python edit.py -m output/scene -o output/scene_groups --export_groups
     python edit.py --edits edits.json           # the JSON edit-file format: docs/editing.md
 
-The logic lives in `scene/editing.py`; this file parses arguments and calls render.py.
+The logic lives in `apps/editing/`; this file parses arguments, edits and renders
+the result (`apps.render_model`).
 """
 import argparse
 import sys
 
-import render
-from arguments import ConfigError, read_cfg_args
+from apps.editing.operations import run_edit_plan
+from apps.editing.plan import DEFAULT_THRESHOLD, EditPlan, parse_edit_plan, read_edit_plan
+from apps.render_model import RenderRequest, render_model
+from arguments import ConfigError, ModelParams, PipelineParams, saved_params
 from gaussian_renderer.backend import BACKENDS
-from scene.editing import DEFAULT_THRESHOLD, EditPlan, parse_edit_plan, read_edit_plan, run_edit_plan
-from scene.errors import DataError
+from utils.errors import DataError
 
 OPERATION_FLAGS = ("remove", "swap", "recolour", "insert")
 
@@ -94,12 +96,10 @@ def main(argv=None) -> int:
         print(f"edited model: {out_path} ({record['gaussians_before']} -> "
               f"{record['gaussians_after']} Gaussians)")
         if plan.render and not args.skip_render:
-            render_args = ["-m", out_path, "--backend", args.backend] + (["--quiet"] if args.quiet else [])
-            if read_cfg_args(out_path).get("eval"):
-                render_args.append("--skip_train")  # the test views; all views without a split
-            if record["prompt_ids"]:
-                render_args += ["--prompt_ids", record["prompt_ids"]]
-            return render.main(render_args)
+            dataset = saved_params(ModelParams, out_path)
+            render_model(dataset, PipelineParams(backend=args.backend), RenderRequest(
+                skip_train=dataset.eval,  # the test views; all views without a split
+                prompt_ids=record["prompt_ids"] or "", quiet=args.quiet))
     except (ConfigError, DataError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -9,15 +9,22 @@ Several scenes and methods (the paper's Table 1, and Table 4 for ablation varian
         --entry figurines gaussian_grouping data/lerf_mask/figurines/test_mask output/figurines_gg/test/ours_30000/test_mask
     python eval_lerf_mask.py --runs runs.json --out_dir results
 
-Prints markdown tables; the protocol is described in `utils/lerf_eval.py`.
+Prints markdown tables; the protocol is described in `evaluation/lerf_eval.py`.
 """
 from __future__ import annotations
 
 import sys
 from argparse import ArgumentParser
 
-from utils.lerf_eval import (BenchmarkEvaluation, EvalEntry, SceneEvaluation, evaluate_entries,
-                             evaluate_folder, read_runs_file, write_text_atomic)
+from evaluation.lerf_eval import (
+    BenchmarkEvaluation,
+    EvalEntry,
+    SceneEvaluation,
+    evaluate_entries,
+    evaluate_folder,
+    read_runs_file,
+    write_text_atomic,
+)
 
 
 def build_parser() -> ArgumentParser:

@@ -20,8 +20,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from utils.image_metrics import folder_psnr_ssim, read_rgb_tensor
-from utils.lerf_eval import Metric, ResultGrid, write_text_atomic
+from evaluation.image_metrics import folder_psnr_ssim, read_rgb_tensor
+from evaluation.lerf_eval import Metric, ResultGrid
+from utils.atomic_io import write_text_atomic
 
 LPIPS_WEIGHTS = "alexnet-owt-7be5be79.pth"   # torchvision's AlexNet, which lpips(net="alex") loads
 RUN_FOLDER = re.compile(r"^ours_(\d+)$")

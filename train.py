@@ -4,10 +4,19 @@
 """
 import sys
 
-from arguments import (ConfigError, GradiSegParams, ModelParams, OptimizationParams, PipelineParams,
-                       RunParams, extract, parse_training_args, write_cfg_args)
-from scene.errors import DataError
+from arguments import (
+    ConfigError,
+    GradiSegParams,
+    ModelParams,
+    OptimizationParams,
+    PipelineParams,
+    RunParams,
+    extract,
+    parse_training_args,
+    write_cfg_args,
+)
 from training.trainer import Trainer, TrainingDiverged
+from utils.errors import DataError
 
 
 def main(argv=None) -> int:
@@ -20,7 +29,7 @@ def main(argv=None) -> int:
         print(f"Output folder: {args.model_path}  ({len(trainer.scene.getTrainCameras())} train / "
               f"{len(trainer.scene.getTestCameras())} test views, "
               f"{trainer.gaussians.get_xyz.shape[0]} initial Gaussians)")
-        print(f"Schedule: {trainer.schedule.describe()}")
+        print(f"Schedule: {trainer.strategy.describe()}")
         trainer.run()
     except (ConfigError, DataError, TrainingDiverged, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence, TypeVar
 
+from utils.atomic_io import write_json_atomic
+
 T = TypeVar("T")
 
 SHORT_FLAGS = {"source_path": "-s", "model_path": "-m", "resolution": "-r", "images": "-i"}
@@ -214,12 +216,7 @@ def parse_training_args(argv: Sequence[str] | None = None) -> argparse.Namespace
 
 def write_cfg_args(args: argparse.Namespace, model_path: str) -> None:
     """Record the run's parameters as JSON in `<model>/cfg_args` (atomically)."""
-    os.makedirs(model_path, exist_ok=True)
-    path = os.path.join(model_path, "cfg_args")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(vars(args), fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_json_atomic(os.path.join(model_path, "cfg_args"), vars(args), sort_keys=True)
 
 
 def read_cfg_args(model_path: str) -> dict[str, Any]:
@@ -238,3 +235,18 @@ def combine_with_cfg_args(parser: argparse.ArgumentParser, argv: Sequence[str] |
     known = {k: v for k, v in saved.items() if hasattr(args, k) and k != "model_path"}
     return merge_under_cli(args, known, explicit_flags(parser, argv),
                            os.path.join(args.model_path, "cfg_args"))
+
+
+def saved_params(group: type[T], model_path: str, **overrides: Any) -> T:
+    """Parameter group `group` as the model folder's `cfg_args` recorded it (defaults for the
+    keys it lacks; `model_path` is where the folder is now), with `overrides` on top."""
+    parser = argparse.ArgumentParser()
+    add_group(parser, group)
+    args = parser.parse_args([])
+    saved = {k: v for k, v in read_cfg_args(model_path).items() if hasattr(args, k) and k != "model_path"}
+    merge_under_cli(args, saved, set(overrides), os.path.join(model_path, "cfg_args"))
+    for key, value in {**overrides, "model_path": model_path}.items():
+        if hasattr(args, key):
+            setattr(args, key, value)
+    return extract(group, args)
+

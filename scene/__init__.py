@@ -1,12 +1,14 @@
 """A scene: cameras read from a dataset folder and the Gaussians that model it."""
 from __future__ import annotations
 
-import json
 import os
 import re
 
-from scene.errors import DataError
+from scene.camera_loading import camera_to_json, cameraList_from_camInfos
+from scene.dataset_readers import sceneLoadTypeCallbacks
 from scene.gaussian_model import GaussianModel
+from utils.atomic_io import write_json_atomic
+from utils.errors import DataError
 
 
 def detect_scene_type(source_path: str) -> str:
@@ -41,9 +43,6 @@ class Scene:
 
     def __init__(self, args, gaussians: GaussianModel, load_iteration: int | None = None,
                  resolution_scales: tuple[float, ...] = (1.0,)):
-        from scene.dataset_readers import sceneLoadTypeCallbacks
-        from utils.camera_utils import cameraList_from_camInfos, camera_to_json
-
         self.model_path = args.model_path
         self.gaussians = gaussians
         self.loaded_iter = None
@@ -64,10 +63,7 @@ class Scene:
             os.makedirs(self.model_path, exist_ok=True)
             cameras = [camera_to_json(i, cam) for i, cam in
                        enumerate(scene_info.test_cameras + scene_info.train_cameras)]
-            tmp = os.path.join(self.model_path, "cameras.json.tmp")
-            with open(tmp, "w") as fh:
-                json.dump(cameras, fh)
-            os.replace(tmp, os.path.join(self.model_path, "cameras.json"))
+            write_json_atomic(os.path.join(self.model_path, "cameras.json"), cameras, indent=None)
 
         self.cameras_extent = scene_info.nerf_normalization["radius"]
         self.train_cameras = {}

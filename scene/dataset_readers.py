@@ -2,7 +2,7 @@
 
 A reader returns a `SceneInfo`: cameras in the 3DGS conventions, the initial point cloud,
 the train/test split and the NeRF++ normalisation. It never loads pixels (see
-`utils.camera_utils`) and never writes into the scene folder: the point cloud stays in
+`scene.camera_loading`) and never writes into the scene folder: the point cloud stays in
 memory (3DGS caches `points3D.ply` beside the input; we do not).
 
 View names (`image_name`) are image paths relative to the images' folder, without the
@@ -21,8 +21,8 @@ import pycolmap
 from plyfile import PlyData
 
 from scene.cameras import camera_centre
-from scene.errors import DataError, warn_once
 from utils import image_io
+from utils.errors import DataError, warn_once
 from utils.graphics_utils import BasicPointCloud, focal2fov, fov2focal
 from utils.sh_utils import SH2RGB
 
@@ -258,7 +258,7 @@ def readNerfSyntheticInfo(path: str, white_background: bool, eval: bool,
     `llffhold`-th view).
 
     `white_background` is accepted for 3DGS's signature; images are composited over the
-    background when they are loaded (`utils.camera_utils`), not here.
+    background when they are loaded (`scene.camera_loading`), not here.
 
     Points: the json's `ply_file_path` (nerfstudio) or `points3d.ply` if present, else
     random: 3DGS's 100k points in [-1.3, 1.3]^3 for Blender scenes, and as many in the

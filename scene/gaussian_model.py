@@ -11,25 +11,28 @@ Parameters (raw, before activation), one row per Gaussian, each in its own Adam 
     rotation  _rotation        (N, 4)             normalise, quaternion (w, x, y, z)
     obj_dc    _objects_dc      (N, 1, D)          none (identity encoding, D = num_objects)
 
-Per-Gaussian statistics live in one registry, `self.statistics` (name -> tensor, rows aligned
-with the parameters; shapes in `STATISTIC_SHAPES`). Every operation that changes the set of
-Gaussians goes through `densification_postfix` (append: new statistic rows are zero) or
-`prune_points` (remove: surviving rows keep their values), so all statistics and all Adam
-state rows always follow their Gaussian. Registering a statistic is one entry in
-`STATISTIC_SHAPES`.
+The model holds parameters and their optimiser and does the optimiser-state surgery that
+changing the set of Gaussians needs: `densification_postfix` appends rows (their Adam state
+starts at zero), `prune_points` removes rows (survivors keep theirs). *Which* Gaussians to
+add or remove is the method's business (`method/`: 3DGS densification, IGD), as are the
+per-Gaussian gradient statistics it reads (`method.statistics`).
 """
 from __future__ import annotations
 
 import copy
 import warnings
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from utils.general_utils import (build_rotation, build_scaling_rotation, get_expon_lr_func,
-                                 inverse_sigmoid, strip_symmetric)
+from utils.general_utils import (
+    build_scaling_rotation,
+    get_expon_lr_func,
+    inverse_sigmoid,
+    strip_symmetric,
+)
 from utils.graphics_utils import BasicPointCloud
 from utils.knn import mean_sq_dist_to_3nn
 from utils.ply_io import GaussianPlyArrays, read_gaussian_ply, write_gaussian_ply
@@ -46,20 +49,6 @@ PARAMETER_ATTRIBUTES: dict[str, str] = {
     "obj_dc": "_objects_dc",
 }
 
-# Per-Gaussian statistic name -> shape of one row. All start at zero.
-STATISTIC_SHAPES: dict[str, tuple[int, ...]] = {
-    "xyz_gradient_accum": (1,),   # sum over visible iterations of ||dL/d(NDC x, y)|| (3DGS)
-    "denom": (1,),                # number of those iterations
-    "max_radii2D": (),            # largest screen-space radius seen, pixels
-    "identity_grad_accum": (1,),  # sum over visible iterations of ||dL/d e_t|| (IGD)
-    "identity_grad_denom": (1,),  # number of those iterations
-    "xyz_grad_vec_accum": (3,),   # sum over visible iterations of dL/d mu (LA-KNN direction)
-}
-
-# Statistics that 3DGS's densification consumes and restarts after every densify_and_prune.
-DENSIFICATION_STATISTICS = ("xyz_gradient_accum", "denom", "max_radii2D")
-
-
 class GaussianModel:
 
     def __init__(self, sh_degree: int, num_objects: int = 16, device: str | torch.device = "cpu"):
@@ -67,26 +56,10 @@ class GaussianModel:
         self.active_sh_degree = 0
         self.num_objects = num_objects
         self.device = torch.device(device)
-        self.percent_dense = 0.0
         self.spatial_lr_scale = 0.0
         self.xyz_scheduler: Optional[Callable[[int], float]] = None
-        self.statistics: dict[str, torch.Tensor] = {}
         self.optimizer: Optional[torch.optim.Adam] = None
         self._set_parameters({name: torch.empty(0) for name in PARAMETER_ATTRIBUTES})
-
-    def __getattr__(self, name: str) -> torch.Tensor:
-        # 3DGS-style access to the statistics (gaussians.max_radii2D[visible] = ...); called
-        # only when normal attribute lookup fails.
-        statistics = self.__dict__.get("statistics", {})
-        if name in statistics:
-            return statistics[name]
-        raise AttributeError(f"'GaussianModel' object has no attribute '{name}'")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in STATISTIC_SHAPES:  # rebinding would detach it from the registry
-            raise AttributeError(f"'{name}' is a per-Gaussian statistic: write its rows in place "
-                                 f"or use reset_statistics()")
-        super().__setattr__(name, value)
 
     # ----------------------------------------------------------------- activated views
     @property
@@ -128,66 +101,18 @@ class GaussianModel:
         if self.active_sh_degree < self.max_sh_degree:
             self.active_sh_degree += 1
 
-    # ----------------------------------------------------------------- parameters and statistics
+    # ----------------------------------------------------------------- parameters
     def parameters_by_group(self) -> dict[str, nn.Parameter]:
         return {name: getattr(self, attribute) for name, attribute in PARAMETER_ATTRIBUTES.items()}
 
     def _set_parameters(self, tensors: dict[str, torch.Tensor]) -> None:
         """Install copies of `tensors` as fresh leaf parameters; drops any optimizer (it would
-        refer to the old ones) and zeroes the statistics."""
+        refer to the old ones)."""
         self.optimizer = None
         for name, attribute in PARAMETER_ATTRIBUTES.items():
             tensor = tensors[name].detach().to(device=self.device, dtype=torch.float32, copy=True,
                                                memory_format=torch.contiguous_format)
             setattr(self, attribute, nn.Parameter(tensor.requires_grad_(True)))
-        self.reset_statistics(STATISTIC_SHAPES)
-
-    def reset_statistics(self, names: Iterable[str]) -> None:
-        """Set the named statistics to zero for all current Gaussians."""
-        for name in names:
-            self.statistics[name] = torch.zeros((self.num_points, *STATISTIC_SHAPES[name]),
-                                                device=self.device)
-
-    def average_statistic(self, sum_name: str, count_name: str) -> torch.Tensor:
-        """Per-Gaussian mean statistics[sum_name] / statistics[count_name], 0 where the count is 0."""
-        mean = self.statistics[sum_name] / self.statistics[count_name]
-        mean[mean.isnan()] = 0.0
-        return mean
-
-    @torch.no_grad()
-    def add_densification_stats(self, viewspace_point_tensor: torch.Tensor,
-                                update_filter: torch.Tensor) -> None:
-        """Accumulate 3DGS's densification statistic: the norm of the screen-space position
-        gradient `viewspace_point_tensor.grad[:, :2]` (N, 3) of the Gaussians in `update_filter`."""
-        grad = _require_grad(viewspace_point_tensor, "viewspace_point_tensor")
-        self.statistics["xyz_gradient_accum"][update_filter] += torch.norm(
-            grad[update_filter, :2], dim=-1, keepdim=True)
-        self.statistics["denom"][update_filter] += 1
-
-    @torch.no_grad()
-    def add_identity_grad_stats(self, update_filter: torch.Tensor) -> None:
-        """IGD's statistic: accumulate ||dL/d e_t|| of the identity encodings of the Gaussians in
-        `update_filter` (N,) and count the visit."""
-        # No identity gradient at all (a view without a mask, the reference rasterizer): zero.
-        objects_grad = (self._objects_dc.grad if self._objects_dc.grad is not None
-                        else torch.zeros_like(self._objects_dc))
-        self.statistics["identity_grad_accum"][update_filter] += torch.norm(
-            objects_grad[update_filter].flatten(1), dim=-1, keepdim=True)
-        self.statistics["identity_grad_denom"][update_filter] += 1
-
-    @torch.no_grad()
-    def add_position_grad_stats(self, update_filter: torch.Tensor) -> None:
-        """LA-KNN's statistic: accumulate the 3D position gradient dL/d mu (a vector) of the
-        Gaussians in `update_filter` (N,)."""
-        xyz_grad = _require_grad(self._xyz, "_xyz")
-        self.statistics["xyz_grad_vec_accum"][update_filter] += xyz_grad[update_filter]
-
-    @torch.no_grad()
-    def update_max_radii2D(self, radii: torch.Tensor, visibility_filter: torch.Tensor) -> None:
-        """Keep the largest screen-space radius (N,) seen by each visible Gaussian."""
-        max_radii = self.statistics["max_radii2D"]
-        max_radii[visibility_filter] = torch.max(max_radii[visibility_filter],
-                                                 radii[visibility_filter].to(max_radii.dtype))
 
     # ----------------------------------------------------------------- initialisation
     def create_from_pcd(self, pcd: BasicPointCloud, spatial_lr_scale: float) -> None:
@@ -220,9 +145,7 @@ class GaussianModel:
     # ----------------------------------------------------------------- optimisation
     def training_setup(self, training_args: Any) -> None:
         """Adam over the seven parameter groups with 3DGS's learning rates (f_rest at
-        feature_lr / 20) and `object_lr` for the identity encodings; zero statistics."""
-        self.percent_dense = training_args.percent_dense
-        self.reset_statistics(STATISTIC_SHAPES)
+        feature_lr / 20) and `object_lr` for the identity encodings."""
         lrs = {
             "xyz": training_args.position_lr_init * self.spatial_lr_scale,
             "f_dc": training_args.feature_lr,
@@ -297,93 +220,16 @@ class GaussianModel:
     # ----------------------------------------------------------------- changing the Gaussian set
     @torch.no_grad()
     def prune_points(self, mask: torch.Tensor) -> None:
-        """Remove the Gaussians where `mask` (N,) bool is True, with their Adam state and statistics."""
-        keep = ~_check_row_mask(mask, self.num_points)
-        self._prune_optimizer(keep)
-        for name, values in self.statistics.items():
-            self.statistics[name] = values[keep]
+        """Remove the Gaussians where `mask` (N,) bool is True, with their Adam state."""
+        self._prune_optimizer(~_check_row_mask(mask, self.num_points))
 
     @torch.no_grad()
-    def densification_postfix(self, new_params: dict[str, torch.Tensor]) -> None:
+    def densification_postfix(self, new_params: dict[str, torch.Tensor]) -> int:
         """Append Gaussians given as one tensor per group name (rows shaped like the
-        parameters); their Adam state and statistics start at zero."""
+        parameters); their Adam state starts at zero. Returns the number appended."""
         num_new = _check_new_rows(new_params, self.parameters_by_group())
         self.cat_tensors_to_optimizer(new_params)
-        for name, values in self.statistics.items():
-            zeros = torch.zeros((num_new, *values.shape[1:]), dtype=values.dtype, device=values.device)
-            self.statistics[name] = torch.cat((values, zeros), dim=0)
-
-    @torch.no_grad()
-    def split_points(self, selected_mask: torch.Tensor, children: dict[str, torch.Tensor]) -> None:
-        """Replace the Gaussians selected by `selected_mask` (N,) bool with `children` (one
-        tensor per group name, any number of rows): the children are appended with zero Adam
-        state and statistics, then the parents are removed."""
-        num_parents = self.num_points
-        selected_mask = _check_row_mask(selected_mask, num_parents)
-        self.densification_postfix(children)
-        self.prune_points(torch.cat((selected_mask, selected_mask.new_zeros(self.num_points - num_parents))))
-
-    def _high_gradient_mask(self, grads: torch.Tensor, grad_threshold: float) -> torch.Tensor:
-        """(N,) bool: mean gradient `grads` (M, 1), M <= N, at least `grad_threshold`; rows
-        appended after `grads` was computed count as zero gradient."""
-        padded = torch.zeros(self.num_points, device=self.device)
-        padded[:grads.shape[0]] = grads.squeeze(1)
-        return padded >= grad_threshold
-
-    @torch.no_grad()
-    def densify_and_clone(self, grads: torch.Tensor, grad_threshold: float, scene_extent: float) -> None:
-        """Duplicate small Gaussians (largest scale <= percent_dense * extent) whose mean
-        screen-space gradient `grads` (N, 1) reaches `grad_threshold`; copies sit at the same place."""
-        selected = self._high_gradient_mask(grads, grad_threshold) & (
-            self.get_scaling.max(dim=1).values <= self.percent_dense * scene_extent)
-        copies = {name: param[selected] for name, param in self.parameters_by_group().items()}
-        self.densification_postfix(copies)
-
-    @torch.no_grad()
-    def densify_and_split(self, grads: torch.Tensor, grad_threshold: float, scene_extent: float,
-                          N: int = 2) -> None:
-        """Replace each large Gaussian (largest scale > percent_dense * extent) whose mean
-        screen-space gradient reaches `grad_threshold` by N children sampled from it, their
-        scales divided by 0.8 * N (3DGS)."""
-        selected = self._high_gradient_mask(grads, grad_threshold) & (
-            self.get_scaling.max(dim=1).values > self.percent_dense * scene_extent)
-        self.split_points(selected, self._sample_split_children(selected, N))
-
-    def _sample_split_children(self, selected: torch.Tensor, N: int) -> dict[str, torch.Tensor]:
-        """N children per selected Gaussian (child-major: all first children, then all second,
-        ...): positions mu + R s*z with z ~ N(0, I), log-scales log(s / (0.8 N)), everything
-        else copied."""
-        children = {name: param[selected].repeat(N, *([1] * (param.dim() - 1)))
-                    for name, param in self.parameters_by_group().items()}
-        stds = self.get_scaling[selected].repeat(N, 1)
-        samples = torch.normal(mean=torch.zeros_like(stds), std=stds)
-        rotations = build_rotation(self._rotation[selected]).repeat(N, 1, 1)
-        children["xyz"] = torch.bmm(rotations, samples.unsqueeze(-1)).squeeze(-1) + children["xyz"]
-        children["scaling"] = torch.log(stds / (0.8 * N))
-        return children
-
-    @torch.no_grad()
-    def densify_and_prune(self, max_grad: float, min_opacity: float, extent: float,
-                          max_screen_size: Optional[float], prune_by_screen_size: bool = False) -> None:
-        """3DGS's adaptive density control: clone, split, then prune Gaussians with opacity
-        below `min_opacity` and, when `max_screen_size` is set, those larger than 0.1 * extent
-        in world space. The densification statistics restart at zero afterwards.
-
-        3DGS's code also tests max_radii2D > max_screen_size, but it zeroes max_radii2D just
-        before, so that test never fires there (graphdeco-inria/gaussian-splatting#123, #544)
-        and published 3DGS/GG numbers do not include it. It is applied here only with
-        `prune_by_screen_size=True`, on the radii the Gaussians actually had."""
-        grads = self.average_statistic("xyz_gradient_accum", "denom")
-        self.densify_and_clone(grads, max_grad, extent)
-        self.densify_and_split(grads, max_grad, extent)
-
-        prune_mask = (self.get_opacity < min_opacity).squeeze(1)
-        if max_screen_size:
-            prune_mask |= self.get_scaling.max(dim=1).values > 0.1 * extent
-            if prune_by_screen_size:
-                prune_mask |= self.statistics["max_radii2D"] > max_screen_size
-        self.prune_points(prune_mask)
-        self.reset_statistics(DENSIFICATION_STATISTICS)
+        return num_new
 
     # ----------------------------------------------------------------- files and checkpoints
     def save_ply(self, path: str) -> None:
@@ -437,14 +283,13 @@ class GaussianModel:
             "active_sh_degree": self.active_sh_degree,
             "spatial_lr_scale": self.spatial_lr_scale,
             "params": {name: param.detach().clone() for name, param in self.parameters_by_group().items()},
-            "statistics": {name: values.clone() for name, values in self.statistics.items()},
             "optimizer": None if self.optimizer is None else copy.deepcopy(self.optimizer.state_dict()),
         }
 
     def restore(self, state: dict, training_args: Any) -> None:
-        """Resume from `capture()`'s dict: parameters, statistics, optimizer state."""
+        """Resume from `capture()`'s dict: parameters and optimizer state."""
         missing = {"max_sh_degree", "num_objects", "active_sh_degree", "spatial_lr_scale",
-                   "params", "statistics", "optimizer"} - set(state)
+                   "params", "optimizer"} - set(state)
         if missing:
             raise ValueError(f"checkpoint state lacks {sorted(missing)}")
         if (state["max_sh_degree"], state["num_objects"]) != (self.max_sh_degree, self.num_objects):
@@ -455,22 +300,8 @@ class GaussianModel:
         self.active_sh_degree = state["active_sh_degree"]
         self.spatial_lr_scale = state["spatial_lr_scale"]
         self.training_setup(training_args)
-        for name in STATISTIC_SHAPES:
-            if name not in state["statistics"]:
-                raise ValueError(f"checkpoint state lacks the per-Gaussian statistic '{name}'")
-            values = state["statistics"][name]
-            if values.shape != self.statistics[name].shape:
-                raise ValueError(f"checkpoint statistic '{name}' has shape {tuple(values.shape)}, "
-                                 f"expected {tuple(self.statistics[name].shape)}")
-            self.statistics[name] = values.to(self.device).clone()
         if state["optimizer"] is not None:
             self.optimizer.load_state_dict(state["optimizer"])
-
-
-def _require_grad(tensor: torch.Tensor, name: str) -> torch.Tensor:
-    if tensor.grad is None:
-        raise RuntimeError(f"{name}.grad is None: call this after loss.backward() and before zero_grad()")
-    return tensor.grad
 
 
 def _check_row_mask(mask: torch.Tensor, num_points: int) -> torch.Tensor:

@@ -23,13 +23,21 @@ import sys
 import time
 
 import torch
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from arguments import (GradiSegParams, ModelParams, OptimizationParams, PipelineParams,  # noqa: E402
-                       RunParams, extract, parse_training_args)
+from arguments import (  # noqa: E402
+    GradiSegParams,
+    ModelParams,
+    OptimizationParams,
+    PipelineParams,
+    RunParams,
+    extract,
+    parse_training_args,
+)
+from method.identity_loss import identity_3d_loss  # noqa: E402
 from training.trainer import Trainer, checkpoint_path  # noqa: E402
-from utils.identity_regularization import identity_3d_loss  # noqa: E402
 
 METHODS = {"gaussian_grouping": "config/gaussian_grouping/demo.json",
            "gradiseg": "config/gradiseg/demo.json"}
@@ -61,8 +69,9 @@ def time_segment(scene: str, model: str, config: str, start: int, count: int) ->
 def time_identity_loss(model: str, start: int, num_classes: int, repeats: int = 30) -> dict[str, float]:
     """Milliseconds (median of `repeats`) of one 3D identity loss, forward and backward, on the
     Gaussians of the checkpoint at `start`, with global KNN and with LA-KNN."""
-    state = torch.load(checkpoint_path(model, start), weights_only=False)["gaussians"]
-    xyz, position_grads = state["params"]["xyz"], state["statistics"]["xyz_grad_vec_accum"]
+    state = torch.load(checkpoint_path(model, start), weights_only=False)
+    xyz = state["gaussians"]["params"]["xyz"]
+    position_grads = state["strategy"]["statistics"]["xyz_grad_vec_accum"]
     logits = torch.randn(xyz.shape[0], num_classes, generator=torch.Generator().manual_seed(0), requires_grad=True)
     defaults = GradiSegParams()
     result = {}
@@ -96,8 +105,8 @@ def main() -> int:
     for method, config in METHODS.items():
         train_to(args.scene, models[method], config, args.seed, [igd_start, laknn_start])
 
-    print(f"| phase | Gaussian Grouping (s/it) | GradiSeg (s/it) | overhead | GradiSeg / GG per repeat "
-          f"| Gaussians GG / GradiSeg |")
+    print("| phase | Gaussian Grouping (s/it) | GradiSeg (s/it) | overhead | GradiSeg / GG per repeat "
+          "| Gaussians GG / GradiSeg |")
     print("|:--|--:|--:|--:|:--|--:|")
     for name, start, count in phases:
         seconds = {method: [] for method in METHODS}

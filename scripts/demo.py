@@ -16,7 +16,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from utils.image_metrics import folder_psnr_ssim  # noqa: E402
+from evaluation.image_metrics import folder_psnr_ssim  # noqa: E402
 
 
 def run(cmd: list[str]) -> None:

@@ -1,5 +1,5 @@
 """Check IGD's and LA-KNN's premises on a trained synthetic-scene checkpoint (see
-`utils/method_diagnostics.py`); prints markdown tables.
+`bench/method_diagnostics.py`); prints markdown tables.
 
     python scripts/diagnose_method.py -m output/val/full --checkpoint output/val/full/chkpnt1500.pth
 
@@ -13,16 +13,31 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from arguments import (GROUPS, GradiSegParams, ModelParams, OptimizationParams,  # noqa: E402
-                       PipelineParams, RunParams, add_group, combine_with_cfg_args, extract)
+from arguments import (  # noqa: E402
+    GROUPS,
+    GradiSegParams,
+    ModelParams,
+    OptimizationParams,
+    PipelineParams,
+    RunParams,
+    add_group,
+    combine_with_cfg_args,
+    extract,
+)
+from bench.method_diagnostics import (  # noqa: E402
+    PixelAccuracy,
+    boundary_band,
+    boundary_gaussians,
+    global_knn_purity,
+    laknn_purity,
+    synthetic_truth,
+    top_fraction_precision,
+    true_gaussian_ids,
+)
 from gaussian_renderer import render  # noqa: E402
-from scene.igd import boundary_normals  # noqa: E402
+from method.igd import boundary_normals  # noqa: E402
 from training.trainer import Trainer  # noqa: E402
 from utils.loss_utils import identity_ce_loss, photometric_loss  # noqa: E402
-from utils.method_diagnostics import (PixelAccuracy, boundary_band, boundary_gaussians,  # noqa: E402
-                                      global_knn_purity, laknn_purity, synthetic_truth,
-                                      top_fraction_precision,
-                                      true_gaussian_ids)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +55,8 @@ def per_view_gradients(trainer: Trainer) -> dict[str, torch.Tensor]:
     of the 2D identity loss and of the total 2D loss, and the mean identity-encoding gradient
     norm per visible view (N,) (IGD's statistic, measured afresh)."""
     gaussians, opt = trainer.gaussians, trainer.opt
-    xyz, objects = gaussians._xyz, gaussians._objects_dc
+    params = gaussians.parameters_by_group()
+    xyz, objects = params["xyz"], params["obj_dc"]
     identity_xyz, total_xyz = torch.zeros_like(xyz), torch.zeros_like(xyz)
     identity_norm, visits = torch.zeros(xyz.shape[0]), torch.zeros(xyz.shape[0])
     for camera in trainer.scene.getTrainCameras():
@@ -92,7 +108,7 @@ def main(argv=None) -> int:
     normals, _ = boundary_normals(xyz, true_ids, targets, 16)
     oracle = torch.zeros_like(xyz)
     oracle[targets] = normals            # LA-KNN steps against the field: towards home
-    fields = {"accumulated training gradient (what LA-KNN uses)": gaussians.statistics["xyz_grad_vec_accum"],
+    fields = {"accumulated training gradient (what LA-KNN uses)": trainer.strategy.statistics.position_gradients(),
               "identity-loss gradient, all training views now": grads["identity"],
               "total-loss gradient, all training views now": grads["total"],
               "random direction": torch.randn(xyz.shape, generator=generator),

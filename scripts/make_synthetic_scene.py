@@ -5,7 +5,7 @@
     python scripts/make_synthetic_scene.py data/synthetic/seed0_noisy --mask_jitter 2 --swap_fraction 0.1
     python scripts/make_synthetic_scene.py data/synthetic/seed0_no2 --without_object 2
 
-The logic lives in `utils/synthetic_scene.py`; this file only parses arguments.
+The logic lives in `bench/synthetic/scene.py`; this file only parses arguments.
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import time
 # Run as a file, the script's own folder is on sys.path, not the repository root.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.synthetic_scene import (COLMAP_FORMATS, OUTPUT_FORMATS, MaskDegradation,  # noqa: E402
-                                   SyntheticSceneConfig, make_synthetic_scene)
+from bench.synthetic.degrade import MaskDegradation
+from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene
+from bench.synthetic.writers import COLMAP_FORMATS, OUTPUT_FORMATS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

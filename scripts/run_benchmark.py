@@ -5,7 +5,7 @@
     python scripts/run_benchmark.py --preset small --ablations     # + w/o IGD, w/o LA-KNN (Table 4)
     python scripts/run_benchmark.py --preset tiny --out /tmp/bench # 1-3 minutes: the slow test
 
-Resumable: run it again and finished runs are skipped. The logic is in utils/benchmark_harness.py.
+Resumable: run it again and finished runs are skipped. The logic is in bench/harness.py.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import sys
 # Run as a file, the script's own folder is on sys.path, not the repository root.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.benchmark_harness import load_preset, run_benchmark  # noqa: E402
+from bench.harness import load_preset, run_benchmark  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,16 @@ import json
 
 import pytest
 
-from arguments import (ConfigError, ModelParams, OptimizationParams, add_group, combine_with_cfg_args,
-                       extract, parse_training_args, write_cfg_args)
+from arguments import (
+    ConfigError,
+    ModelParams,
+    OptimizationParams,
+    add_group,
+    combine_with_cfg_args,
+    extract,
+    parse_training_args,
+    write_cfg_args,
+)
 
 
 def write_json(path, data):

@@ -10,11 +10,22 @@ import sys
 import numpy as np
 import pytest
 
-from utils.benchmark_harness import (DONE_MARKER, RunFailed, ensure_scene, fingerprint, is_done,
-                                     load_preset, plan_runs, prediction_dir, read_done, reference_view,
-                                     run_benchmark, run_pending)
+from bench.harness import (
+    DONE_MARKER,
+    RunFailed,
+    ensure_scene,
+    fingerprint,
+    is_done,
+    load_preset,
+    plan_runs,
+    prediction_dir,
+    read_done,
+    reference_view,
+    run_benchmark,
+    run_pending,
+)
+from evaluation.lerf_eval import read_runs_file
 from utils.image_io import write_png
-from utils.lerf_eval import read_runs_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_MAGIC = b"\x89PNG"

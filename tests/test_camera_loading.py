@@ -1,4 +1,4 @@
-"""Camera matrices, and loading images and masks into Cameras (utils/camera_utils.py)."""
+"""Camera matrices, and loading images and masks into Cameras (scene/camera_loading.py)."""
 import math
 import os
 import subprocess
@@ -12,10 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
+from scene.camera_loading import camera_to_json, cameraList_from_camInfos, target_resolution
 from scene.cameras import Camera
 from scene.dataset_readers import CameraInfo
-from scene.errors import DataError, DataWarning, reset_warn_once
-from utils.camera_utils import camera_to_json, cameraList_from_camInfos, target_resolution
+from utils.errors import DataError, DataWarning, reset_warn_once
 from utils.graphics_utils import focal2fov, getProjectionMatrix, look_at_world_to_camera
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -262,7 +262,7 @@ def test_mask_of_another_size_is_resized_nearest_and_warned_once(tmp_path):
     ((800, 600), 8, 2.0, (50, 38)),         # 600 / 16 = 37.5 -> 38
     ((800, 600), 300, 1.0, (300, 225)),     # any other value is the target width
 ])
-@pytest.mark.filterwarnings("ignore::scene.errors.DataWarning")
+@pytest.mark.filterwarnings("ignore::utils.errors.DataWarning")
 def test_target_resolution_follows_3dgs(size, resolution, scale, expected):
     assert target_resolution(*size, scale, resolution) == expected
 
@@ -314,7 +314,7 @@ def test_downscaled_mask_takes_the_id_under_each_output_pixel_centre(tmp_path):
 
 IMPORT_EACH_FIRST = """
 import importlib, sys
-for module in ["utils.image_io", "utils.camera_utils", "scene.dataset_readers"]:
+for module in ["utils.image_io", "scene.camera_loading", "scene.dataset_readers"]:
     for name in [n for n in sys.modules if n.split(".")[0] in ("scene", "utils")]:
         del sys.modules[name]  # forget the project's modules; torch & co. stay imported
     importlib.import_module(module)

@@ -11,10 +11,15 @@ import pytest
 from plyfile import PlyData, PlyElement
 from scipy.spatial.transform import Rotation
 
-from scene.dataset_readers import (CameraInfo, getNerfppNorm, readColmapSceneInfo,
-                                   readNerfSyntheticInfo, split_train_test)
-from scene.errors import DataError, DataWarning, reset_warn_once
-from utils.camera_utils import cameraList_from_camInfos
+from scene.camera_loading import cameraList_from_camInfos
+from scene.dataset_readers import (
+    CameraInfo,
+    getNerfppNorm,
+    readColmapSceneInfo,
+    readNerfSyntheticInfo,
+    split_train_test,
+)
+from utils.errors import DataError, DataWarning, reset_warn_once
 from utils.graphics_utils import focal2fov, fov2focal, getWorld2View2, look_at_world_to_camera
 
 WIDTH, HEIGHT = 24, 16

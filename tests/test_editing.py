@@ -17,14 +17,16 @@ from scipy.spatial.transform import Rotation
 
 import edit
 import train
+from apps.editing import model_folder, operations
+from apps.editing import plan as edit_plan
 from arguments import ConfigError, ModelParams, extract, read_cfg_args
 from gaussian_renderer import render
 from scene import Scene
-from scene import editing
 from scene.gaussian_model import GaussianModel
 from tests.conftest import make_scene
 from tests.test_gaussian_model import make_model
 from tests.test_reference_rasterizer import make_camera
+from utils import sh_utils
 from utils.general_utils import build_rotation
 from utils.graphics_utils import look_at_world_to_camera
 from utils.image_io import read_mask, read_rgb
@@ -53,12 +55,12 @@ def test_sh_rotation_turns_the_colour_with_the_gaussian():
     coefficients = torch.from_numpy(rng.normal(size=(5, 16, 3)))  # (N, K, 3), degree 3
     directions = torch.nn.functional.normalize(torch.from_numpy(rng.normal(size=(5, 3))), dim=1)
     turned = coefficients.clone()
-    turned[:, 1:] = editing.rotate_sh_rest(coefficients[:, 1:], rotation)
+    turned[:, 1:] = sh_utils.rotate_sh_rest(coefficients[:, 1:], rotation)
     # the colour seen along R d after the turn is the colour seen along d before it
     before = eval_sh(3, coefficients.transpose(1, 2), directions)
     after = eval_sh(3, turned.transpose(1, 2), directions @ torch.from_numpy(rotation).T)
     torch.testing.assert_close(after, before, rtol=0, atol=1e-10)
-    for band in editing.sh_band_rotations(rotation, 3):  # each band's matrix is orthogonal
+    for band in sh_utils.sh_band_rotations(rotation, 3):  # each band's matrix is orthogonal
         torch.testing.assert_close(band @ band.T, torch.eye(len(band), dtype=band.dtype), atol=1e-10, rtol=0)
 
 
@@ -70,14 +72,14 @@ def test_degree_one_sh_rotation_by_hand():
     rest[0, 2, 0] = -1 / C1
     expected = torch.zeros_like(rest)
     expected[0, 0, 0] = -1 / C1
-    torch.testing.assert_close(editing.rotate_sh_rest(rest, rotation), expected, atol=1e-12, rtol=0)
+    torch.testing.assert_close(sh_utils.rotate_sh_rest(rest, rotation), expected, atol=1e-12, rtol=0)
 
 
 def test_quaternion_turn_composes_like_rotation_matrices():
     turn = Rotation.random(random_state=2)
     q = torch.nn.functional.normalize(torch.randn(6, 4, generator=torch.Generator().manual_seed(0),
                                                   dtype=torch.float64), dim=1)
-    turned = editing.quaternion_product(editing.rotation_quaternion(turn.as_matrix()), q)
+    turned = operations.quaternion_product(operations.rotation_quaternion(turn.as_matrix()), q)
     expected = torch.from_numpy(turn.as_matrix()) @ build_rotation(q)
     torch.testing.assert_close(build_rotation(turned), expected, atol=1e-12, rtol=0)
 
@@ -88,13 +90,13 @@ def test_moved_group_looks_the_same_from_a_camera_moved_with_it():
         model._features_rest.copy_(0.3 * torch.randn_like(model._features_rest))
     model.active_sh_degree = 3
     w2c = look_at_world_to_camera(np.array([0.5, -3.5, 1.5]), np.zeros(3))
-    motion = editing.RigidMotion(Rotation.from_rotvec([0.3, -0.5, 1.1]).as_matrix(),
+    motion = operations.RigidMotion(Rotation.from_rotvec([0.3, -0.5, 1.1]).as_matrix(),
                                  pivot=np.array([0.1, 0.2, 0.0]), destination=np.array([2.0, -1.0, 0.5]))
     world_motion = np.eye(4)
     world_motion[:3, :3] = motion.rotation
     world_motion[:3, 3] = motion.destination - motion.rotation @ motion.pivot
     before = render(make_camera(96, 72, 1.0, w2c), model, PIPE, BLACK)
-    editing.move_groups(model, [(torch.ones(model.num_points, dtype=torch.bool), motion)])
+    operations.move_groups(model, [(torch.ones(model.num_points, dtype=torch.bool), motion)])
     after = render(make_camera(96, 72, 1.0, w2c @ np.linalg.inv(world_motion)), model, PIPE, BLACK)
     assert before["render"].abs().sum() > 10   # the Gaussians are in view
     torch.testing.assert_close(after["render"], before["render"], atol=2e-4, rtol=0)
@@ -110,12 +112,12 @@ def test_convex_hull_growth_adds_inside_points_and_ignores_outliers():
     xyz = torch.from_numpy(np.concatenate([selected, inside, outside])).float()
     mask = torch.zeros(len(xyz), dtype=torch.bool)
     mask[:len(selected)] = True
-    grown = editing.grow_to_convex_hull(xyz, mask, outlier_factor=1.0)
+    grown = operations.grow_to_convex_hull(xyz, mask, outlier_factor=1.0)
     expected = mask.clone()
     expected[len(selected):len(selected) + len(inside)] = True
     assert torch.equal(grown, expected)
     with pytest.raises(ValueError, match="too few or too flat"):
-        editing.grow_to_convex_hull(xyz, torch.arange(len(xyz)) < 3)
+        operations.grow_to_convex_hull(xyz, torch.arange(len(xyz)) < 3)
 
 
 # ----------------------------------------------------------------------------- edit plans
@@ -142,35 +144,35 @@ def write_plan(tmp_path, plan) -> str:
 def test_bad_edit_files_name_the_file_and_the_edit(tmp_path, edits, message):
     path = write_plan(tmp_path, {"model": "m", "output": "o", "edits": edits})
     with pytest.raises(ConfigError) as err:
-        editing.read_edit_plan(path)
+        edit_plan.read_edit_plan(path)
     assert path in str(err.value) and message in str(err.value)
 
 
 def test_edit_plan_paths_are_relative_to_the_file_and_overrides_win(tmp_path):
     path = write_plan(tmp_path, {"model": "model", "output": "out", "threshold": 0.4,
                                  "edits": [{"op": "remove", "objects": [1]}]})
-    plan = editing.read_edit_plan(path, overrides={"output": "elsewhere", "threshold": 0.2})
+    plan = edit_plan.read_edit_plan(path, overrides={"output": "elsewhere", "threshold": 0.2})
     assert plan.resolve(plan.model) == str(tmp_path / "model")
     assert plan.output == os.path.abspath("elsewhere") and plan.threshold == 0.2
     with pytest.raises(ConfigError, match="needs \"output\""):
-        editing.parse_edit_plan({"model": "m", "edits": [{"op": "remove", "objects": [1]}]})
+        edit_plan.parse_edit_plan({"model": "m", "edits": [{"op": "remove", "objects": [1]}]})
 
 
 def test_rotation_forms_agree():
-    axis = editing.parse_rotation({"axis": [0, 0, 2], "degrees": 90}, "t")
-    quaternion = editing.parse_rotation({"quaternion": [math.cos(math.pi / 4), 0, 0, math.sin(math.pi / 4)]}, "t")
-    matrix = editing.parse_rotation({"matrix": [[0, -1, 0], [1, 0, 0], [0, 0, 1]]}, "t")
+    axis = edit_plan.parse_rotation({"axis": [0, 0, 2], "degrees": 90}, "t")
+    quaternion = edit_plan.parse_rotation({"quaternion": [math.cos(math.pi / 4), 0, 0, math.sin(math.pi / 4)]}, "t")
+    matrix = edit_plan.parse_rotation({"matrix": [[0, -1, 0], [1, 0, 0], [0, 0, 1]]}, "t")
     np.testing.assert_allclose(axis, matrix, atol=1e-12)
     np.testing.assert_allclose(quaternion, matrix, atol=1e-12)
 
 
 def test_objects_resolve_by_id_and_prompt():
     prompts = {"red ball": [2], "chairs": [4, 5]}
-    assert editing.resolve_objects([5, "red ball", "chairs"], prompts, 8, "t") == [2, 4, 5]
+    assert operations.resolve_objects([5, "red ball", "chairs"], prompts, 8, "t") == [2, 4, 5]
     with pytest.raises(ConfigError, match="unknown prompt 'blue ball' \\(known prompts: chairs, red ball\\)"):
-        editing.resolve_objects(["blue ball"], prompts, 8, "t")
+        operations.resolve_objects(["blue ball"], prompts, 8, "t")
     with pytest.raises(ConfigError, match="object id 8 is outside 0..7"):
-        editing.resolve_objects([8], prompts, 8, "t")
+        operations.resolve_objects([8], prompts, 8, "t")
 
 
 def test_flags_build_the_same_edits_as_an_edit_file():
@@ -189,7 +191,7 @@ def test_flags_build_the_same_edits_as_an_edit_file():
 
 def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=f"model config not found: {tmp_path}"):
-        editing.load_model(str(tmp_path))
+        model_folder.load_model(str(tmp_path))
 
 
 # ----------------------------------------------------------------------------- a trained scene
@@ -224,14 +226,14 @@ def folder_digest(folder: str) -> dict[str, str]:
 
 
 @torch.no_grad()
-def rgb_and_ids(model: editing.LoadedModel, camera) -> tuple[np.ndarray, np.ndarray]:
+def rgb_and_ids(model: model_folder.LoadedModel, camera) -> tuple[np.ndarray, np.ndarray]:
     """Rendered colour (H, W, 3) in [0, 1] and predicted ids (H, W)."""
     out = render(camera, model.gaussians, PIPE, BLACK)
     ids = model.classifier(out["render_object"]).argmax(dim=0).numpy()
     return out["render"].clamp(0, 1).permute(1, 2, 0).numpy(), ids
 
 
-def id_map(model: editing.LoadedModel, camera) -> np.ndarray:
+def id_map(model: model_folder.LoadedModel, camera) -> np.ndarray:
     return rgb_and_ids(model, camera)[1]
 
 
@@ -246,11 +248,11 @@ def test_removal_leaves_no_trace_of_the_id_and_uncovers_the_background(trained):
                       "--prompt_ids", trained.prompts, "--quiet"]) == 0
     assert folder_digest(trained.model) == source
     # edit.py rendered the test views with render.py: the raw id maps lack the removed id
-    id_folder = os.path.join(out, "test", f"ours_{editing.load_model(out).iteration}", "objects_pred_id")
+    id_folder = os.path.join(out, "test", f"ours_{model_folder.load_model(out).iteration}", "objects_pred_id")
     assert sorted(os.listdir(id_folder)) == sorted(c.image_name + ".png" for c in trained.test_cameras)
     for name in os.listdir(id_folder):
         assert not np.any(read_mask(os.path.join(id_folder, name)) == REMOVED), name
-    original, edited = editing.load_model(trained.model), editing.load_model(out)
+    original, edited = model_folder.load_model(trained.model), model_folder.load_model(out)
     assert edited.gaussians.num_points < original.gaussians.num_points
     ious_before, ious_after, squared_before, squared_after, pixels = [], [], 0.0, 0.0, 0
     for camera in trained.train_cameras + trained.test_cameras:
@@ -281,22 +283,22 @@ def region_centre(ids: np.ndarray, object_id: int) -> np.ndarray:
     return np.array([xs.mean(), ys.mean()])
 
 
-def isolated_visibility(model: editing.LoadedModel, camera, object_id: int) -> float:
+def isolated_visibility(model: model_folder.LoadedModel, camera, object_id: int) -> float:
     """Fraction of an object's own silhouette (its group rendered alone) that the scene shows."""
     alone = copy.deepcopy(model)
-    alone.gaussians.prune_points(editing.predicted_ids(model.gaussians, model.classifier) != object_id)
+    alone.gaussians.prune_points(model_folder.predicted_ids(model.gaussians, model.classifier) != object_id)
     silhouette = id_map(alone, camera) == object_id
     return np.count_nonzero(silhouette & (id_map(model, camera) == object_id)) / max(np.count_nonzero(silhouette), 1)
 
 
 def test_swap_moves_each_id_region_by_the_projected_offset(trained, tmp_path):
-    original = editing.load_model(trained.model)
-    out, record = editing.run_edit_plan(editing.parse_edit_plan(
+    original = model_folder.load_model(trained.model)
+    out, record = operations.run_edit_plan(edit_plan.parse_edit_plan(
         {"model": trained.model, "output": str(tmp_path / "swapped"),
          "edits": [{"op": "swap", "objects": list(SWAPPED)}]}))
-    swapped = editing.load_model(out)
+    swapped = model_folder.load_model(out)
     # Gaussians of neither group are untouched
-    masks = [editing.select(original.gaussians, original.classifier, editing.Selection((i,))) for i in SWAPPED]
+    masks = [operations.select(original.gaussians, original.classifier, operations.Selection((i,))) for i in SWAPPED]
     others = ~(masks[0] | masks[1])
     for name, param in original.gaussians.parameters_by_group().items():
         assert torch.equal(swapped.gaussians.parameters_by_group()[name][others], param[others]), name
@@ -314,19 +316,19 @@ def test_swap_moves_each_id_region_by_the_projected_offset(trained, tmp_path):
 
 
 def test_export_then_reimport_of_all_groups_reproduces_the_render(trained, tmp_path):
-    out, record = editing.run_edit_plan(editing.parse_edit_plan(
+    out, record = operations.run_edit_plan(edit_plan.parse_edit_plan(
         {"model": trained.model, "output": str(tmp_path / "exported"), "export_groups": True,
          "prompt_ids": trained.prompts}))
     index = json.loads((tmp_path / "exported" / "groups" / "index.json").read_text())
-    original = editing.load_model(trained.model)
+    original = model_folder.load_model(trained.model)
     assert sum(group["count"] for group in index) == original.gaussians.num_points
     sphere = next(group for group in index if group["id"] == REMOVED)
     assert sphere["prompts"] == ["cyan mottled sphere"]
-    rebuilt = editing.run_edit_plan(editing.parse_edit_plan(
+    rebuilt = operations.run_edit_plan(edit_plan.parse_edit_plan(
         {"model": trained.model, "output": str(tmp_path / "rebuilt"), "threshold": 0.0,
          "edits": [{"op": "remove", "objects": list(range(8))}]  # every Gaussian
                   + [{"op": "insert", "ply": os.path.join(out, "groups", g["file"])} for g in index]}))
-    reimported = editing.load_model(rebuilt[0])
+    reimported = model_folder.load_model(rebuilt[0])
     assert reimported.gaussians.num_points == original.gaussians.num_points
     for camera in trained.test_cameras:
         torch.testing.assert_close(render(camera, reimported.gaussians, PIPE, BLACK)["render"],
@@ -339,13 +341,13 @@ def test_export_then_reimport_of_all_groups_reproduces_the_render(trained, tmp_p
 
 
 def test_recolour_changes_only_the_groups_pixels(trained):
-    model = editing.load_model(trained.model)
-    mask = editing.select(model.gaussians, model.classifier, editing.Selection((3,)))
+    model = model_folder.load_model(trained.model)
+    mask = operations.select(model.gaussians, model.classifier, operations.Selection((3,)))
     before = {c.image_name: rgb_and_ids(model, c) for c in trained.test_cameras}
     weight_colour = mask.float()[:, None].repeat(1, 3)
     weights = {c.image_name: render(c, model.gaussians, PIPE, BLACK, override_color=weight_colour)["render"][0]
                .detach().numpy() for c in trained.test_cameras}
-    editing.recolour_group(model.gaussians, mask, rgb=np.array([1.0, 0.0, 0.0]), keep_view_dependent=False)
+    operations.recolour_group(model.gaussians, mask, rgb=np.array([1.0, 0.0, 0.0]), keep_view_dependent=False)
     for camera in trained.test_cameras:
         name = camera.image_name
         (after, ids_after), (rgb_before, ids_before) = rgb_and_ids(model, camera), before[name]
@@ -360,17 +362,17 @@ def test_recolour_changes_only_the_groups_pixels(trained):
 
 
 def test_inserted_group_takes_the_requested_identity(trained, tmp_path):
-    out, _ = editing.run_edit_plan(editing.parse_edit_plan(
+    out, _ = operations.run_edit_plan(edit_plan.parse_edit_plan(
         {"model": trained.model, "output": str(tmp_path / "groups"), "export_groups": True}))
-    plan = editing.parse_edit_plan({"model": trained.model, "output": str(tmp_path / "inserted"), "edits": [
-        {"op": "insert", "ply": os.path.join(out, "groups", editing.group_file_name(REMOVED)),
+    plan = edit_plan.parse_edit_plan({"model": trained.model, "output": str(tmp_path / "inserted"), "edits": [
+        {"op": "insert", "ply": os.path.join(out, "groups", model_folder.group_file_name(REMOVED)),
          "translation": [0.0, 0.0, 1.5], "rotation": {"axis": [0, 0, 1], "degrees": 45}, "identity": 3}]})
-    inserted_path, record = editing.run_edit_plan(plan)
-    original, inserted = editing.load_model(trained.model), editing.load_model(inserted_path)
+    inserted_path, record = operations.run_edit_plan(plan)
+    original, inserted = model_folder.load_model(trained.model), model_folder.load_model(inserted_path)
     n, count = original.gaussians.num_points, record["edits"][0]["count"]
     assert inserted.gaussians.num_points == n + count
-    assert torch.all(editing.predicted_ids(inserted.gaussians, inserted.classifier)[n:] == 3)
-    group = editing.read_group_ply(plan.edits[0]["ply"], original.gaussians)["xyz"].double().numpy()
+    assert torch.all(model_folder.predicted_ids(inserted.gaussians, inserted.classifier)[n:] == 3)
+    group = operations.read_group_ply(plan.edits[0]["ply"], original.gaussians)["xyz"].double().numpy()
     centre = np.array(record["edits"][0]["centre"])
     turned = (group - centre) @ Rotation.from_rotvec([0, 0, math.pi / 4]).as_matrix().T + centre + [0, 0, 1.5]
     np.testing.assert_allclose(inserted.gaussians.get_xyz.detach()[n:].numpy(), turned, atol=1e-5, rtol=0)
@@ -379,17 +381,17 @@ def test_inserted_group_takes_the_requested_identity(trained, tmp_path):
 def test_output_folder_must_be_new_and_apart_from_the_source(trained, tmp_path):
     plan = {"model": trained.model, "export_groups": True}
     with pytest.raises(ConfigError, match="overlaps the source model"):
-        editing.run_edit_plan(editing.parse_edit_plan({**plan, "output": os.path.join(trained.model, "edited")}))
+        operations.run_edit_plan(edit_plan.parse_edit_plan({**plan, "output": os.path.join(trained.model, "edited")}))
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not empty"):
-        editing.run_edit_plan(editing.parse_edit_plan({**plan, "output": str(occupied)}))
+        operations.run_edit_plan(edit_plan.parse_edit_plan({**plan, "output": str(occupied)}))
     with pytest.raises(ConfigError, match="has no edit.json"):
-        editing.run_edit_plan(editing.parse_edit_plan({**plan, "output": str(occupied)}), force=True)
+        operations.run_edit_plan(edit_plan.parse_edit_plan({**plan, "output": str(occupied)}), force=True)
     assert (occupied / "notes.txt").read_text() == "mine"
-    first, _ = editing.run_edit_plan(editing.parse_edit_plan({**plan, "output": str(tmp_path / "e")}))
-    again, _ = editing.run_edit_plan(editing.parse_edit_plan({**plan, "output": first}), force=True)
+    first, _ = operations.run_edit_plan(edit_plan.parse_edit_plan({**plan, "output": str(tmp_path / "e")}))
+    again, _ = operations.run_edit_plan(edit_plan.parse_edit_plan({**plan, "output": first}), force=True)
     assert again == first and os.path.isfile(os.path.join(first, "groups", "index.json"))
 
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from utils.lerf_eval import binarize_mask, evaluate_folder, read_mask, resize_to
+from evaluation.lerf_eval import binarize_mask, evaluate_folder, read_mask, resize_to
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -11,9 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
-from utils.lerf_eval import (EvalEntry, Metric, ResultGrid, evaluate_entries, model_modules,
-                             read_runs_file)
-from utils.segmentation_metrics import boundary_iou, iou
+from evaluation.lerf_eval import (
+    EvalEntry,
+    Metric,
+    ResultGrid,
+    evaluate_entries,
+    model_modules,
+    read_runs_file,
+)
+from evaluation.segmentation_metrics import boundary_iou, iou
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPE = (10, 10)   # diagonal 14.1: the boundary band is 1 px wide

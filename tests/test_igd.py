@@ -6,8 +6,9 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from method.igd import boundary_normals, igd_round, select_boundary_gaussians, split_along_normals
+from method.statistics import GaussianStatistics
 from scene.gaussian_model import GaussianModel
-from scene.igd import boundary_normals, igd_round, select_boundary_gaussians, split_along_normals
 from utils.graphics_utils import BasicPointCloud
 
 
@@ -85,10 +86,11 @@ def test_igd_round_splits_and_keeps_adam_rows_aligned():
     exp_avg_before = {name: model.optimizer.state[p]["exp_avg"].clone()
                       for name, p in model.parameters_by_group().items()}
     params_before = {name: p.detach().clone() for name, p in model.parameters_by_group().items()}
-    model.statistics["identity_grad_accum"][:] = torch.tensor([[9.0], [0.1], [0.2]])
-    model.statistics["identity_grad_denom"][:] = 1
+    stats = GaussianStatistics.zeros(model.num_points)
+    stats.identity_grad_accum[:] = torch.tensor([[9.0], [0.1], [0.2]])
+    stats.identity_grad_denom[:] = 1
     predicted = torch.tensor([0, 1, 0])
-    result = igd_round(model, predicted, threshold=1.0, max_fraction=0.5, num_neighbors=2)
+    result = igd_round(model, stats, predicted, threshold=1.0, max_fraction=0.5, num_neighbors=2)
     assert (result.candidates, result.splits, result.num_points) == (1, 1, 4)
     for name, p in model.parameters_by_group().items():
         state = model.optimizer.state[p]
@@ -97,7 +99,7 @@ def test_igd_round_splits_and_keeps_adam_rows_aligned():
         assert torch.equal(state["exp_avg"][:2], exp_avg_before[name][1:])
         assert torch.count_nonzero(state["exp_avg"][2:]) == 0
         assert torch.count_nonzero(state["exp_avg_sq"][2:]) == 0
-    assert torch.count_nonzero(model.statistics["identity_grad_accum"]) == 0
+    assert stats.num_points == 4 and torch.count_nonzero(stats.identity_grad_accum) == 0
     # the children straddle the parent's old position along the boundary normal (x)
     child_x = model._xyz[2:, 0]
     assert child_x.max() > 0 > child_x.min()

@@ -8,10 +8,11 @@ import numpy as np
 import torch
 
 from gaussian_renderer import render
+from method.igd import igd_round
+from method.statistics import GaussianStatistics
 from scene.cameras import Camera
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
-from scene.igd import igd_round
 from utils.graphics_utils import BasicPointCloud
 from utils.loss_utils import identity_ce_loss
 
@@ -46,25 +47,27 @@ def build_scene():
     return camera, model, classifier, cls_optimizer
 
 
-def train_identities(camera, model, classifier, cls_optimizer, steps, accumulate_from=0):
+def train_identities(camera, model, classifier, cls_optimizer, steps, accumulate_from=0) -> GaussianStatistics:
     background = torch.zeros(3)
+    stats = GaussianStatistics.zeros(model.num_points)
     for step in range(steps):
         out = render(camera, model, PIPE, background)
         loss = identity_ce_loss(classifier(out["render_object"]), camera.objects)
         loss.backward()
         with torch.no_grad():
             if step >= accumulate_from:
-                model.add_identity_grad_stats(out["visibility_filter"])
+                stats.add_identity_grads(model.parameters_by_group()["obj_dc"].grad, out["visibility_filter"])
             model.optimizer.step()
             model.optimizer.zero_grad(set_to_none=True)
             cls_optimizer.step()
             cls_optimizer.zero_grad(set_to_none=True)
+    return stats
 
 
 def test_the_boundary_gaussian_is_found_split_across_the_boundary_and_its_children_separate():
     camera, model, classifier, cls_optimizer = build_scene()
-    train_identities(camera, model, classifier, cls_optimizer, steps=150, accumulate_from=100)
-    mean_grad = model.average_statistic("identity_grad_accum", "identity_grad_denom")[:, 0]
+    stats = train_identities(camera, model, classifier, cls_optimizer, steps=150, accumulate_from=100)
+    mean_grad = stats.mean_identity_gradient()
     straddler = model.num_points - 1
     assert int(mean_grad.argmax()) == straddler
     interior = int(np.argmin(np.abs(model.get_xyz[:, 0].detach().numpy() + 1.1)
@@ -74,7 +77,7 @@ def test_the_boundary_gaussian_is_found_split_across_the_boundary_and_its_childr
     predicted = classifier.gaussian_probabilities(model.get_objects).argmax(dim=1)
     threshold = 0.5 * float(mean_grad[straddler])
     n_before = model.num_points
-    result = igd_round(model, predicted, threshold, max_fraction=0.5, num_neighbors=16)
+    result = igd_round(model, stats, predicted, threshold, max_fraction=0.5, num_neighbors=16)
     assert result.splits == result.candidates >= 1
     assert model.num_points == n_before + result.splits
     # the interior Gaussian was not split: it is still there, unchanged

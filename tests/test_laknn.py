@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from utils.identity_regularization import identity_3d_loss
-from utils.laknn import global_knn, local_adaptive_knn
+from method.identity_loss import identity_3d_loss
+from method.laknn import global_knn, local_adaptive_knn
 
 
 def two_sided_points():

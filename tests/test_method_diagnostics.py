@@ -3,9 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from utils.method_diagnostics import (PixelAccuracy, boundary_band, boundary_gaussians, neighbour_purity,
-                                      synthetic_truth, top_fraction_precision, true_gaussian_ids)
-from utils.synthetic_scene import SyntheticSceneConfig, make_synthetic_scene
+from bench.method_diagnostics import (
+    PixelAccuracy,
+    boundary_band,
+    boundary_gaussians,
+    neighbour_purity,
+    synthetic_truth,
+    top_fraction_precision,
+    true_gaussian_ids,
+)
+from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene
 
 
 def test_boundary_band_marks_pixels_within_the_width_of_an_id_change():

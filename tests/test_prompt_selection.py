@@ -10,16 +10,30 @@ import numpy as np
 import pytest
 import torch
 
+from apps.prompt_selection import (
+    GROUNDED_SAM_HELP,
+    GroundedSamConfig,
+    grounded_sam_masks,
+    intersection_over_area,
+    read_reference_masks,
+    select_ids,
+    select_prompt_ids,
+)
+from apps.render_export import (
+    BOTH_COLOR,
+    GT_COLOR,
+    PRED_COLOR,
+    boundary_overlay,
+    export_split,
+    prompt_masks,
+    render_identity,
+    select_ids_on_view,
+)
+from evaluation.segmentation_metrics import mask_to_boundary
 from scene.identity_classifier import IdentityClassifier
 from tests.test_reference_rasterizer import make_camera
 from utils.general_utils import build_scaling_rotation, strip_symmetric
 from utils.graphics_utils import look_at_world_to_camera
-from utils.prompt_selection import (GROUNDED_SAM_HELP, GroundedSamConfig, grounded_sam_masks,
-                                    intersection_over_area, read_reference_masks, select_ids,
-                                    select_prompt_ids)
-from utils.render_export import (BOTH_COLOR, GT_COLOR, PRED_COLOR, boundary_overlay, export_split,
-                                 prompt_masks, render_identity, select_ids_on_view)
-from utils.segmentation_metrics import mask_to_boundary
 
 
 def gg_select_obj_ioa(id_map: np.ndarray, mask: np.ndarray, threshold: float) -> list[int]:

@@ -1,6 +1,6 @@
 """The schedule's windows at their edges (paper defaults, scaled down)."""
 from arguments import GradiSegParams, OptimizationParams
-from training.schedule import TrainingSchedule
+from method.schedule import TrainingSchedule
 
 
 def schedule(**method) -> TrainingSchedule:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from utils.segmentation_metrics import boundary_iou, boundary_width, iou, mask_to_boundary
+from evaluation.segmentation_metrics import boundary_iou, boundary_width, iou, mask_to_boundary
 
 
 def rect(shape, rows, cols):

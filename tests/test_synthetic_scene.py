@@ -1,4 +1,4 @@
-"""Synthetic scene maker (utils/synthetic_scene.py, scripts/make_synthetic_scene.py)."""
+"""Synthetic scene maker (bench/synthetic/scene.py, scripts/make_synthetic_scene.py)."""
 import importlib.util
 import json
 import math
@@ -15,17 +15,18 @@ import pycolmap
 import pytest
 from plyfile import PlyData
 
-from utils import synthetic_scene as ss
+from bench.synthetic import degrade, objects, raytrace
+from bench.synthetic import scene as synthetic_scene
 from utils.graphics_utils import look_at_world_to_camera
 
 CLI_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts",
                           "make_synthetic_scene.py")
 
 
-def small_config(**overrides) -> ss.SyntheticSceneConfig:
+def small_config(**overrides) -> synthetic_scene.SyntheticSceneConfig:
     settings = dict(seed=3, num_views=8, width=64, height=48, num_points=400)
     settings.update(overrides)
-    return ss.SyntheticSceneConfig(**settings)
+    return synthetic_scene.SyntheticSceneConfig(**settings)
 
 
 def read_ids(path: str) -> np.ndarray:
@@ -60,7 +61,7 @@ def default_scene(tmp_path_factory):
     """The default scene (4 objects, 32 views, 160x120, COLMAP binary), made once."""
     folder = str(tmp_path_factory.mktemp("synthetic") / "scene")
     wall, cpu = time.perf_counter(), time.process_time()
-    meta = ss.make_synthetic_scene(folder, ss.SyntheticSceneConfig())
+    meta = synthetic_scene.make_synthetic_scene(folder, synthetic_scene.SyntheticSceneConfig())
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(f"\ndefault synthetic scene: {wall:.2f} s wall, {cpu:.2f} s CPU")
     return folder, meta, cpu
@@ -69,9 +70,9 @@ def default_scene(tmp_path_factory):
 # ----------------------------------------------------------------------------- determinism
 
 def test_same_seed_gives_identical_files(tmp_path):
-    config = small_config(degradation=ss.MaskDegradation(jitter_px=1.5, swap_fraction=0.25, blob_fraction=0.25))
-    ss.make_synthetic_scene(str(tmp_path / "a"), config)
-    ss.make_synthetic_scene(str(tmp_path / "b"), config)
+    config = small_config(degradation=degrade.MaskDegradation(jitter_px=1.5, swap_fraction=0.25, blob_fraction=0.25))
+    synthetic_scene.make_synthetic_scene(str(tmp_path / "a"), config)
+    synthetic_scene.make_synthetic_scene(str(tmp_path / "b"), config)
     first, second = folder_bytes(str(tmp_path / "a")), folder_bytes(str(tmp_path / "b"))
     assert first.keys() == second.keys()
     assert len([name for name in first if name.startswith("object_mask")]) == 8
@@ -80,7 +81,7 @@ def test_same_seed_gives_identical_files(tmp_path):
 
 
 def test_different_seeds_give_different_scenes(tmp_path):
-    metas = [ss.make_synthetic_scene(str(tmp_path / f"seed{seed}"), small_config(seed=seed)) for seed in (0, 1)]
+    metas = [synthetic_scene.make_synthetic_scene(str(tmp_path / f"seed{seed}"), small_config(seed=seed)) for seed in (0, 1)]
     assert metas[0]["objects"] != metas[1]["objects"]
     images = [cv2.imread(str(tmp_path / f"seed{seed}" / "images" / "frame_00000.png")) for seed in (0, 1)]
     assert np.mean(np.abs(images[0].astype(int) - images[1].astype(int))) > 5.0
@@ -88,18 +89,18 @@ def test_different_seeds_give_different_scenes(tmp_path):
 
 # ----------------------------------------------------------------------------- geometry by hand
 
-PLAIN = ss.Texture(kind="stripes", color_name="red", color_a=np.array([0.8, 0.2, 0.2]),
+PLAIN = objects.Texture(kind="stripes", color_name="red", color_a=np.array([0.8, 0.2, 0.2]),
                    color_b=np.array([0.3, 0.1, 0.1]), waves=np.array([[10.0, 0.0, 0.0]]), phases=np.zeros(1))
 
 
 def one_object_ids(shape: str, half_size, eye, target, yaw: float = 0.0, size: int = 200,
                    focal: float = 300.0) -> np.ndarray:
-    obj = ss.SceneObject(object_id=1, shape=shape, center=np.array([0.0, 0.0, half_size[2]]),
+    obj = objects.SceneObject(object_id=1, shape=shape, center=np.array([0.0, 0.0, half_size[2]]),
                          half_size=np.array(half_size, dtype=float), yaw=yaw, texture=PLAIN)
     world_to_camera = look_at_world_to_camera(np.array(eye, float), np.array(target, float))
-    camera = ss.PinholeCamera(width=size, height=size, fx=focal, fy=focal, cx=size / 2, cy=size / 2,
+    camera = objects.PinholeCamera(width=size, height=size, fx=focal, fy=focal, cx=size / 2, cy=size / 2,
                               world_to_camera=world_to_camera)
-    return ss.render_view(ss.SceneGeometry(objects=[obj], ground_radius=10.0), camera, supersample=1).ids
+    return raytrace.render_view(objects.SceneGeometry(objects=[obj], ground_radius=10.0), camera, supersample=1).ids
 
 
 @pytest.mark.parametrize("shape, half_size, eye, target, expected_area", [
@@ -140,7 +141,7 @@ def test_turned_box_seen_from_turned_camera_looks_the_same():
 
 def test_adjacent_object_pairs_by_hand():
     ids = np.array([[1, 1, 2], [0, 3, 3]], dtype=np.uint8)
-    assert ss.adjacent_object_pairs(ids) == [(1, 2), (1, 3), (2, 3)]
+    assert degrade.adjacent_object_pairs(ids) == [(1, 2), (1, 3), (2, 3)]
 
 
 # ----------------------------------------------------------------------------- the default scene
@@ -158,21 +159,21 @@ def test_default_scene_layout_ids_and_prompts(default_scene):
     assert sorted(sum(prompts.values(), [])) == [1, 2, 3, 4]
     for prompt, (object_id,) in prompts.items():
         color, texture, shape = prompt.split()
-        assert color in ss.PALETTE and texture in ss.TEXTURE_ADJECTIVES.values() and shape in ss.SHAPES
+        assert color in objects.PALETTE and texture in objects.TEXTURE_ADJECTIVES.values() and shape in objects.SHAPES
         assert np.count_nonzero(ids == object_id) > 0.005 * ids.size / 4  # well visible overall
-    assert {o["shape"] for o in meta["objects"]} == set(ss.SHAPES)
+    assert {o["shape"] for o in meta["objects"]} == set(objects.SHAPES)
     assert cpu_seconds < 15.0
 
 
 def test_default_objects_touch_and_occlude_each_other():
-    scene = ss.build_scene(0, 4)
-    cameras = ss.orbit_cameras(scene, 32, 160, 120, 60.0, 30.0, 10.0)
+    scene = objects.build_scene(0, 4)
+    cameras = objects.orbit_cameras(scene, 32, 160, 120, 60.0, 30.0, 10.0)
     hidden = {obj.object_id: 0 for obj in scene.objects}
     for camera in cameras[::8]:
-        ids = ss.render_view(scene, camera, supersample=1).ids
-        assert len(ss.adjacent_object_pairs(ids)) >= 2
+        ids = raytrace.render_view(scene, camera, supersample=1).ids
+        assert len(degrade.adjacent_object_pairs(ids)) >= 2
         for obj in scene.objects:
-            alone = ss.render_view(ss.SceneGeometry([obj], scene.ground_radius), camera, supersample=1).ids
+            alone = raytrace.render_view(objects.SceneGeometry([obj], scene.ground_radius), camera, supersample=1).ids
             assert not np.any((ids == obj.object_id) & (alone != obj.object_id))
             hidden[obj.object_id] += np.count_nonzero((alone == obj.object_id) & (ids != obj.object_id))
     assert all(count > 50 for count in hidden.values()), hidden
@@ -230,7 +231,7 @@ def test_colmap_binary_reads_back_with_pycolmap(default_scene):
 
 def test_colmap_text_reads_back_with_pycolmap(tmp_path):
     folder = str(tmp_path / "scene")
-    meta = ss.make_synthetic_scene(folder, small_config(colmap_format="text"))
+    meta = synthetic_scene.make_synthetic_scene(folder, small_config(colmap_format="text"))
     assert sorted(os.listdir(os.path.join(folder, "sparse", "0"))) == ["cameras.txt", "images.txt", "points3D.txt"]
     check_colmap_model(folder, meta)
 
@@ -241,7 +242,7 @@ def test_point_cloud_lies_on_visible_surfaces(default_scene):
     xyz = np.array([p.xyz for p in reconstruction.points3D.values()])
     assert 2000 <= len(xyz) <= 5000
     # Every point is on the ground (z = 0) or within the objects' bounding sphere.
-    center, radius = ss.objects_bounding_sphere(ss.build_scene(0, 4).objects)
+    center, radius = objects.objects_bounding_sphere(objects.build_scene(0, 4).objects)
     on_ground = np.abs(xyz[:, 2]) < 1e-9
     assert np.all(np.linalg.norm(xyz[~on_ground] - center, axis=1) <= radius + 1e-9)
     assert 0.1 < np.mean(~on_ground) < 0.9
@@ -249,7 +250,7 @@ def test_point_cloud_lies_on_visible_surfaces(default_scene):
 
 def test_transforms_format(tmp_path):
     folder = str(tmp_path / "scene")
-    meta = ss.make_synthetic_scene(folder, small_config(output_format="transforms"))
+    meta = synthetic_scene.make_synthetic_scene(folder, small_config(output_format="transforms"))
     assert not os.path.exists(os.path.join(folder, "sparse"))
     transforms = read_json(os.path.join(folder, "transforms.json"))
     camera = meta["camera"]
@@ -291,7 +292,7 @@ def test_jitter_changes_only_pixels_near_boundaries(default_scene):
     rng = np.random.default_rng(0)
     changed_total, near_total = 0, 0
     for ids in exact_id_maps(folder, meta)[:8]:
-        jittered = ss.jitter_boundaries(ids, 2.0, rng)
+        jittered = degrade.jitter_boundaries(ids, 2.0, rng)
         distance = distance_to_other_id(ids)
         changed = jittered != ids
         assert distance[changed].max() <= 2.0 + math.sqrt(0.5) + 1e-6
@@ -302,9 +303,9 @@ def test_jitter_changes_only_pixels_near_boundaries(default_scene):
 
 
 def test_jittered_scene_differs_from_exact_only_at_boundaries(tmp_path):
-    exact = ss.make_synthetic_scene(str(tmp_path / "exact"), small_config())
-    jittered = small_config(degradation=ss.MaskDegradation(jitter_px=1.0))
-    ss.make_synthetic_scene(str(tmp_path / "jittered"), jittered)
+    exact = synthetic_scene.make_synthetic_scene(str(tmp_path / "exact"), small_config())
+    jittered = small_config(degradation=degrade.MaskDegradation(jitter_px=1.0))
+    synthetic_scene.make_synthetic_scene(str(tmp_path / "jittered"), jittered)
     for view in exact["views"]:
         name = view["name"] + ".png"
         image = (tmp_path / "exact" / "images" / name).read_bytes()
@@ -318,8 +319,8 @@ def test_swap_and_merge_fractions_hold(default_scene):
     folder, meta, _ = default_scene
     exact = exact_id_maps(folder, meta)
     names = [view["name"] for view in meta["views"]]
-    degradation = ss.MaskDegradation(swap_fraction=0.25, merge_fraction=0.125)
-    degraded, record = ss.degrade_masks(exact, names, [1, 2, 3, 4], degradation, np.random.default_rng(5))
+    degradation = degrade.MaskDegradation(swap_fraction=0.25, merge_fraction=0.125)
+    degraded, record = degrade.degrade_masks(exact, names, [1, 2, 3, 4], degradation, np.random.default_rng(5))
     assert len(record["swaps"]) == 8 and len(record["merges"]) == 4 and not record["blobs"]
     swaps = {s["view"]: s["ids"] for s in record["swaps"]}
     merges = {m["view"]: (m["from"], m["into"]) for m in record["merges"]}
@@ -329,11 +330,11 @@ def test_swap_and_merge_fractions_hold(default_scene):
         if name in swaps:
             a, b = swaps[name]
             expected[before == a], expected[before == b] = b, a
-            assert tuple(sorted((a, b))) in ss.adjacent_object_pairs(before)
+            assert tuple(sorted((a, b))) in degrade.adjacent_object_pairs(before)
         if name in merges:
             lost, kept = merges[name]
             expected[before == lost] = kept
-            assert tuple(sorted((lost, kept))) in ss.adjacent_object_pairs(before)
+            assert tuple(sorted((lost, kept))) in degrade.adjacent_object_pairs(before)
         np.testing.assert_array_equal(after, expected)
         assert (name in swaps or name in merges) == bool(np.any(after != before))
 
@@ -342,7 +343,7 @@ def test_blobs_are_small_and_in_the_recorded_fraction(default_scene):
     folder, meta, _ = default_scene
     exact = exact_id_maps(folder, meta)
     names = [view["name"] for view in meta["views"]]
-    degraded, record = ss.degrade_masks(exact, names, [1, 2, 3, 4], ss.MaskDegradation(blob_fraction=0.25),
+    degraded, record = degrade.degrade_masks(exact, names, [1, 2, 3, 4], degrade.MaskDegradation(blob_fraction=0.25),
                                         np.random.default_rng(2))
     blob_views = {b["view"] for b in record["blobs"]}
     assert len(blob_views) == 8
@@ -358,15 +359,15 @@ def test_too_many_swaps_and_merges_are_refused(default_scene):
     folder, meta, _ = default_scene
     names = [view["name"] for view in meta["views"]]
     with pytest.raises(ValueError, match="swaps"):
-        ss.degrade_masks(exact_id_maps(folder, meta), names, [1, 2, 3, 4],
-                         ss.MaskDegradation(swap_fraction=0.75, merge_fraction=0.5), np.random.default_rng(0))
+        degrade.degrade_masks(exact_id_maps(folder, meta), names, [1, 2, 3, 4],
+                         degrade.MaskDegradation(swap_fraction=0.75, merge_fraction=0.5), np.random.default_rng(0))
 
 
 # ----------------------------------------------------------------------------- scene editing, folders, CLI
 
 def test_without_object_renders_the_same_views_without_it(tmp_path):
-    full = ss.make_synthetic_scene(str(tmp_path / "full"), small_config())
-    edited = ss.make_synthetic_scene(str(tmp_path / "edited"), small_config(without_object=2))
+    full = synthetic_scene.make_synthetic_scene(str(tmp_path / "full"), small_config())
+    edited = synthetic_scene.make_synthetic_scene(str(tmp_path / "edited"), small_config(without_object=2))
     assert edited["removed_object"] == 2 and edited["views"] == full["views"]
     assert [o["id"] for o in edited["objects"]] == [1, 3, 4]
     assert sorted(sum(read_json(str(tmp_path / "edited" / "prompts.json")).values(), [])) == [1, 3, 4]
@@ -387,9 +388,9 @@ def test_non_empty_folder_is_refused_and_force_replaces_it(tmp_path):
     out_dir.mkdir()
     (out_dir / "old.txt").write_text("keep me")
     with pytest.raises(FileExistsError, match="not empty"):
-        ss.make_synthetic_scene(str(out_dir), small_config())
+        synthetic_scene.make_synthetic_scene(str(out_dir), small_config())
     assert (out_dir / "old.txt").read_text() == "keep me"
-    ss.make_synthetic_scene(str(out_dir), small_config(), force=True)
+    synthetic_scene.make_synthetic_scene(str(out_dir), small_config(), force=True)
     assert not (out_dir / "old.txt").exists() and (out_dir / "scene_meta.json").is_file()
     assert sorted(os.listdir(tmp_path)) == ["scene"]  # no build or old folders left
 
@@ -398,9 +399,9 @@ def test_failed_run_leaves_no_scene(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ss, "write_colmap_model", fail)
+    monkeypatch.setattr(synthetic_scene, "write_colmap_model", fail)
     with pytest.raises(RuntimeError, match="disk full"):
-        ss.make_synthetic_scene(str(tmp_path / "scene"), small_config())
+        synthetic_scene.make_synthetic_scene(str(tmp_path / "scene"), small_config())
     assert os.listdir(tmp_path) == []
 
 
@@ -408,11 +409,11 @@ def test_failed_run_leaves_no_scene(tmp_path, monkeypatch):
     (dict(num_objects=9), "num_objects"),
     (dict(without_object=5), "without_object"),
     (dict(colmap_format="json"), "colmap_format"),
-    (dict(degradation=ss.MaskDegradation(swap_fraction=1.5)), "fractions"),
+    (dict(degradation=degrade.MaskDegradation(swap_fraction=1.5)), "fractions"),
 ])
 def test_bad_configuration_is_refused(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
-        ss.make_synthetic_scene(str(tmp_path / "scene"), small_config(**overrides))
+        synthetic_scene.make_synthetic_scene(str(tmp_path / "scene"), small_config(**overrides))
     assert os.listdir(tmp_path) == []
 
 

@@ -5,8 +5,15 @@ import os
 import pytest
 import torch
 
-from arguments import (GradiSegParams, ModelParams, OptimizationParams, PipelineParams, RunParams,
-                       extract, parse_training_args)
+from arguments import (
+    GradiSegParams,
+    ModelParams,
+    OptimizationParams,
+    PipelineParams,
+    RunParams,
+    extract,
+    parse_training_args,
+)
 from training.trainer import Trainer, TrainingDiverged
 
 TINY_RUN = ["--iterations", "40", "--densify_from_iter", "5", "--densify_until_iter", "35",

@@ -1,8 +1,10 @@
-"""The training loop: 3DGS optimisation + Gaussian Grouping's identity losses.
+"""The training loop: 3DGS optimisation + Gaussian Grouping's identity losses, with the
+method (3DGS densification, IGD, LA-KNN) behind `method.strategy.GradiSegStrategy`'s hooks.
 
-`Trainer.train_step(iteration)` is one iteration (render, losses, backward, densification,
-optimiser step); `Trainer.run()` loops it with progress, evaluation, saving and checkpoints.
-A checkpoint captures everything a step depends on, so resuming is bit-exact.
+`Trainer.train_step(iteration)` is one iteration (render, losses, backward, the strategy's
+post-backward step, optimiser steps); `Trainer.run()` loops it with progress, evaluation,
+saving and checkpoints. A checkpoint captures everything a step depends on, so resuming is
+bit-exact.
 """
 from __future__ import annotations
 
@@ -17,19 +19,18 @@ from tqdm import tqdm
 
 from arguments import GradiSegParams, ModelParams, OptimizationParams, PipelineParams, RunParams
 from gaussian_renderer import render
+from method.strategy import GradiSegStrategy
 from scene import Scene
-from scene.igd import igd_round
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
 from training.run_logger import RunLogger
-from training.schedule import TrainingSchedule
 from training.view_sampler import ViewSampler
 from utils.atomic_io import torch_load_checked, torch_save_atomic
 from utils.general_utils import seed_everything
-from utils.identity_regularization import identity_3d_loss
 from utils.loss_utils import identity_ce_loss, photometric_loss, psnr
 
-CHECKPOINT_FORMAT = 1
+# 2: the per-Gaussian statistics moved from the model's state to the strategy's.
+CHECKPOINT_FORMAT = 2
 
 
 class TrainingDiverged(RuntimeError):
@@ -53,7 +54,7 @@ class Trainer:
     def __init__(self, dataset: ModelParams, opt: OptimizationParams, pipe: PipelineParams,
                  method: GradiSegParams, run: RunParams):
         self.dataset, self.opt, self.pipe, self.method, self.run_params = dataset, opt, pipe, method, run
-        self.schedule = TrainingSchedule(opt, method, dataset.white_background)
+        self.strategy = GradiSegStrategy(opt, method, dataset.white_background)
         if run.threads > 0:
             torch.set_num_threads(run.threads)
         seed_everything(run.seed)
@@ -63,6 +64,7 @@ class Trainer:
         self.gaussians = GaussianModel(dataset.sh_degree, dataset.num_objects)
         self.scene = Scene(dataset, self.gaussians)
         self.gaussians.training_setup(opt)
+        self.strategy.initialize(self.gaussians)
         self.classifier = IdentityClassifier(dataset.num_objects, dataset.num_classes)
         self.cls_optimizer = torch.optim.Adam(self.classifier.parameters(), lr=opt.classifier_lr)
         self.view_sampler = ViewSampler(len(self.scene.getTrainCameras()), run.seed)
@@ -93,11 +95,13 @@ class Trainer:
             logits = self.classifier(out["render_object"])
             loss_2d = identity_ce_loss(logits, camera.objects)
 
-        if self.schedule.laknn_starts(iteration):
-            self.logger.event("laknn", iteration, candidates=self.method.laknn_candidates)
         loss_3d = torch.zeros(())
-        if self.schedule.identity_loss_3d(iteration):
-            loss_3d = opt.reg3d_lambda_val * self.identity_loss_3d(iteration)
+        result_3d = self.strategy.identity_loss_3d(iteration, gaussians, self.classifier,
+                                                   self.identity_generator)
+        if result_3d is not None:
+            loss_3d = opt.reg3d_lambda_val * result_3d.loss
+            if self.strategy.schedule.laknn(iteration) and iteration % 100 == 0:
+                self.logger.scalar("laknn/fallback_fraction", result_3d.fallback_fraction, iteration)
 
         loss = loss_rgb + opt.lambda_obj_2d * loss_2d + loss_3d
         if not torch.isfinite(loss):
@@ -110,63 +114,15 @@ class Trainer:
         loss.backward()
 
         with torch.no_grad():
-            self.accumulate_statistics(iteration, out)
-            self.densify(iteration)
-            self.densify_boundaries(iteration)
+            for event in self.strategy.step_post_backward(iteration, gaussians, self.classifier, out,
+                                                          self.scene.cameras_extent):
+                self.logger.event(event.name, iteration, **event.fields)
             gaussians.optimizer.step()
             gaussians.optimizer.zero_grad(set_to_none=True)
             self.cls_optimizer.step()
             self.cls_optimizer.zero_grad(set_to_none=True)
             image_psnr = psnr(image, gt_image).item()
         return StepResult(loss.item(), loss_rgb.item(), loss_2d.item(), loss_3d.item(), image_psnr)
-
-    def identity_loss_3d(self, iteration: int) -> torch.Tensor:
-        """GG's neighbour KL on sampled Gaussians; LA-KNN neighbours once the schedule says so."""
-        gaussians, opt = self.gaussians, self.opt
-        laknn = self.schedule.laknn(iteration)
-        result = identity_3d_loss(
-            gaussians.get_xyz, self.classifier.gaussian_probabilities(gaussians.get_objects),
-            opt.reg3d_k, opt.reg3d_max_points, opt.reg3d_sample_size, self.identity_generator,
-            position_grads=gaussians.statistics["xyz_grad_vec_accum"] if laknn else None,
-            num_candidates=self.method.laknn_candidates, ranking=self.method.laknn_ranking)
-        if laknn and iteration % 100 == 0:
-            self.logger.scalar("laknn/fallback_fraction", result.fallback_fraction, iteration)
-        return result.loss
-
-    def accumulate_statistics(self, iteration: int, out: dict) -> None:
-        """Per-Gaussian gradient statistics of this step, read before anything reallocates
-        the parameters (and with them their gradients)."""
-        gaussians, schedule, visible = self.gaussians, self.schedule, out["visibility_filter"]
-        if schedule.accumulate_densification_stats(iteration):
-            gaussians.update_max_radii2D(out["radii"], visible)
-            gaussians.add_densification_stats(out["viewspace_points"], visible)
-        if schedule.accumulate_identity_gradients(iteration):
-            gaussians.add_identity_grad_stats(visible)
-        if schedule.accumulate_position_gradients(iteration):
-            gaussians.add_position_grad_stats(visible)
-
-    def densify(self, iteration: int) -> None:
-        """3DGS adaptive density control: clone/split/prune, opacity reset."""
-        gaussians, opt, schedule = self.gaussians, self.opt, self.schedule
-        if schedule.densify(iteration):
-            size_threshold = 20 if schedule.prune_large_gaussians(iteration) else None
-            before = gaussians.num_points
-            gaussians.densify_and_prune(opt.densify_grad_threshold, opt.min_opacity,
-                                        self.scene.cameras_extent, size_threshold)
-            self.logger.event("densify", iteration, before=before, after=gaussians.num_points)
-        if schedule.reset_opacity(iteration):
-            gaussians.reset_opacity()
-
-    def densify_boundaries(self, iteration: int) -> None:
-        """IGD: a boundary split round every igd_interval inside its window."""
-        gaussians, method = self.gaussians, self.method
-        if self.schedule.igd(iteration):
-            predicted = self.classifier.gaussian_probabilities(gaussians.get_objects).argmax(dim=1)
-            result = igd_round(gaussians, predicted, method.igd_grad_threshold,
-                               method.igd_max_fraction, method.igd_neighbors)
-            self.logger.event("igd", iteration, candidates=result.candidates, splits=result.splits,
-                              threshold=result.threshold, without_boundary=result.without_boundary,
-                              after=result.num_points)
 
     # ------------------------------------------------------------------------- the loop
     def run(self) -> dict:
@@ -242,6 +198,7 @@ class Trainer:
             "format": CHECKPOINT_FORMAT,
             "iteration": iteration,
             "gaussians": self.gaussians.capture(),
+            "strategy": self.strategy.state_dict(),
             "classifier": self.classifier.state_dict(),
             "cls_optimizer": self.cls_optimizer.state_dict(),
             "view_sampler": self.view_sampler.state_dict(),
@@ -260,6 +217,7 @@ class Trainer:
             raise ValueError(f"checkpoint {path} is not a GradiSeg checkpoint (format "
                              f"{CHECKPOINT_FORMAT}); a Gaussian Grouping chkpnt cannot resume here")
         self.gaussians.restore(state["gaussians"], self.opt)
+        self.strategy.load_state_dict(state["strategy"], self.gaussians)
         self.classifier.load_state_dict(state["classifier"])
         self.cls_optimizer.load_state_dict(state["cls_optimizer"])
         self.view_sampler.load_state_dict(state["view_sampler"])

@@ -1,9 +1,10 @@
 """Write files so that a crash never leaves a half-written one in place."""
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 
 @contextmanager
@@ -18,6 +19,17 @@ def atomic_path(path: str) -> Iterator[str]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write `text` to `path` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        fh.write(text)
+
+
+def write_json_atomic(path: str, content: Any, indent: int | None = 2, sort_keys: bool = False) -> None:
+    """Write `content` as JSON (plus a final newline) to `path` atomically."""
+    write_text_atomic(path, json.dumps(content, indent=indent, sort_keys=sort_keys) + "\n")
 
 
 def torch_save_atomic(obj, path: str) -> None:

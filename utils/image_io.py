@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from scene.errors import DataError, warn_once
 from utils.atomic_io import atomic_path
+from utils.errors import DataError, warn_once
 
 _JPEG_MAGIC = b"\xff\xd8"
 

@@ -1,6 +1,8 @@
-"""Real spherical harmonics up to degree 3, constants and sign conventions of 3DGS."""
+"""Real spherical harmonics up to degree 3, constants and sign conventions of 3DGS, and the
+rotation of SH coefficients with a rigid motion (fitted on well-spread directions)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 C0 = 0.28209479177387814
@@ -43,3 +45,45 @@ def RGB2SH(rgb):
 
 def SH2RGB(sh):
     return sh * C0 + 0.5
+
+
+def fibonacci_sphere(count: int) -> np.ndarray:
+    """(count, 3) unit vectors spread evenly over the sphere."""
+    i = np.arange(count) + 0.5
+    z = 1.0 - 2.0 * i / count
+    azimuth = np.pi * (1.0 + 5.0 ** 0.5) * i
+    r = np.sqrt(1.0 - z * z)
+    return np.stack([r * np.cos(azimuth), r * np.sin(azimuth), z], axis=1)
+
+
+def sh_basis(degree: int, directions: torch.Tensor) -> torch.Tensor:
+    """(M, (degree+1)^2) values of the SH basis functions of `eval_sh` (3DGS's constants and
+    signs) at unit `directions` (M, 3)."""
+    k = (degree + 1) ** 2
+    one_hot = torch.eye(k, dtype=directions.dtype).expand(len(directions), k, k)
+    return eval_sh(degree, one_hot, directions)
+
+
+def sh_band_rotations(rotation: np.ndarray, degree: int) -> list[torch.Tensor]:
+    """Per band l = 1..degree the (2l+1, 2l+1) matrix D_l taking the coefficients c of a
+    function f to those of f'(d) = f(R^T d), i.e. the colour a Gaussian turned by R shows
+    along R d equals the colour it showed along d. Each band is closed under rotation, so D_l
+    is the exact least-squares solution of Y_l(d_i) D_l = Y_l(R^T d_i) over sample directions."""
+    directions = torch.from_numpy(fibonacci_sphere(64))
+    basis = sh_basis(degree, directions)
+    basis_turned = sh_basis(degree, directions @ torch.from_numpy(rotation).double())  # rows R^T d
+    bands = []
+    for l in range(1, degree + 1):
+        band = slice(l * l, (l + 1) * (l + 1))
+        bands.append(torch.linalg.lstsq(basis[:, band], basis_turned[:, band]).solution)
+    return bands
+
+
+def rotate_sh_rest(features_rest: torch.Tensor, rotation: np.ndarray) -> torch.Tensor:
+    """SH coefficients of degrees 1.. (N, K-1, 3) of Gaussians turned by `rotation` (3, 3)."""
+    degree = int(round((features_rest.shape[1] + 1) ** 0.5)) - 1
+    turned = features_rest.double().clone()
+    for l, matrix in enumerate(sh_band_rotations(rotation, degree), start=1):
+        band = slice(l * l - 1, (l + 1) * (l + 1) - 1)  # f_rest holds coefficients from index 1
+        turned[:, band] = torch.einsum("ij,njc->nic", matrix, features_rest[:, band].double())
+    return turned.to(features_rest.dtype)

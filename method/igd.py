@@ -14,15 +14,16 @@ of the loss with respect to their identity encoding stays large. Every IGD round
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
+from method.densification import replace_gaussians
+from method.statistics import IDENTITY_FIELDS, GaussianStatistics
 from scene.gaussian_model import GaussianModel
 from utils.general_utils import build_rotation
 from utils.knn import knn
-
-IDENTITY_STATISTICS = ("identity_grad_accum", "identity_grad_denom")
 
 
 @dataclass
@@ -74,38 +75,38 @@ def boundary_normals(xyz: torch.Tensor, predicted: torch.Tensor, selected: torch
 def split_along_normals(model: GaussianModel, selected: torch.Tensor, normals: torch.Tensor,
                         has_boundary: torch.Tensor) -> dict[str, torch.Tensor]:
     """Two children per selected Gaussian (all first children, then all second ones)."""
-    axes = build_rotation(model._rotation[selected])                      # (S, 3, 3), columns = axes
+    params = model.parameters_by_group()
+    axes = build_rotation(params["rotation"][selected])                   # (S, 3, 3), columns = axes
     scales = model.get_scaling[selected]                                  # (S, 3)
     alignment = (axes * normals[:, :, None]).sum(dim=1).abs()             # |a_j . n| per axis j
     axis_index = torch.where(has_boundary, alignment.argmax(dim=1), scales.argmax(dim=1))
-    rows = torch.arange(selected.numel())
+    rows = torch.arange(selected.numel(), device=selected.device)
     axis = axes[rows, :, axis_index]                                      # (S, 3)
     offset = 0.5 * scales[rows, axis_index][:, None] * axis
 
-    children = {name: torch.cat((param[selected], param[selected]), dim=0)
-                for name, param in model.parameters_by_group().items()}
-    children["xyz"] = torch.cat((model._xyz[selected] + offset, model._xyz[selected] - offset))
-    log_scales = model._scaling[selected].clone()
-    log_scales[rows, axis_index] -= torch.log(torch.tensor(2.0))
+    children = {name: torch.cat((param[selected], param[selected]), dim=0) for name, param in params.items()}
+    children["xyz"] = torch.cat((params["xyz"][selected] + offset, params["xyz"][selected] - offset))
+    log_scales = params["scaling"][selected].clone()
+    log_scales[rows, axis_index] -= math.log(2.0)
     children["scaling"] = torch.cat((log_scales, log_scales))
     return children
 
 
 @torch.no_grad()
-def igd_round(model: GaussianModel, predicted: torch.Tensor, threshold: float,
+def igd_round(model: GaussianModel, stats: GaussianStatistics, predicted: torch.Tensor, threshold: float,
               max_fraction: float, num_neighbors: int) -> IGDRound:
-    """One IGD densification round on `model`; `predicted` (N,) is each Gaussian's class.
-    The identity-gradient statistics restart at zero afterwards for every Gaussian."""
-    mean_grad = model.average_statistic("identity_grad_accum", "identity_grad_denom")[:, 0]
+    """One IGD densification round on `model` (and its `stats`); `predicted` (N,) is each
+    Gaussian's class. The identity-gradient statistics restart at zero afterwards."""
+    mean_grad = stats.mean_identity_gradient()
     selected, num_candidates = select_boundary_gaussians(mean_grad, threshold, max_fraction)
     without_boundary = 0
     if selected.numel() > 0:
         normals, has_boundary = boundary_normals(model.get_xyz, predicted, selected, num_neighbors)
         without_boundary = int((~has_boundary).sum())
         children = split_along_normals(model, selected, normals, has_boundary)
-        mask = torch.zeros(model.num_points, dtype=torch.bool)
+        mask = torch.zeros(model.num_points, dtype=torch.bool, device=mean_grad.device)
         mask[selected] = True
-        model.split_points(mask, children)
-    model.reset_statistics(IDENTITY_STATISTICS)
+        replace_gaussians(model, stats, mask, children)
+    stats.reset(IDENTITY_FIELDS)
     return IGDRound(num_candidates, int(selected.numel()), threshold, without_boundary,
                     model.num_points)

@@ -2,7 +2,7 @@
 
 Two protocols pick which of the classifier's ids make up a text prompt's object:
 - manual selection (the paper's Table 2): a JSON file `{prompt: [ids]}`, read by
-  `utils.render_export.load_prompt_ids`;
+  `apps.render_export.load_prompt_ids`;
 - reference masks (the paper's Tables 1 and 4, Gaussian Grouping's `render_lerf_mask.py`): one
   binary 2D mask per prompt on one view, e.g. a Grounded-SAM detection. The model's predicted id
   map of that view is rendered, and every id whose predicted region lies mostly inside the mask
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from utils.lerf_eval import MASK_EXT, read_mask, resize_to
+from arguments import ConfigError, load_json_file
+from evaluation.lerf_eval import MASK_EXT, read_mask, resize_to
 
 # Gaussian Grouping's `select_obj_ioa` threshold: an id is selected when more than this fraction
 # of its predicted pixels lie inside the reference mask.
@@ -106,7 +107,6 @@ class GroundedSamConfig:
 
 def load_grounded_sam_config(path: str) -> GroundedSamConfig:
     """Read a JSON config of `GroundedSamConfig` fields; checkpoint files must exist."""
-    from arguments import ConfigError, load_json_file
     values = load_json_file(path, "Grounded-SAM config")
     try:
         config = GroundedSamConfig(**values)
@@ -128,8 +128,8 @@ def grounded_sam_masks(image: np.ndarray, prompts: list[str], config: GroundedSa
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
-        import torch
         import groundingdino.datasets.transforms as T
+        import torch
         from groundingdino.util import box_ops
         from groundingdino.util.inference import load_model, predict
         from PIL import Image

@@ -19,20 +19,20 @@ selected gets an empty mask.
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from apps.prompt_selection import IdSelection, select_prompt_ids
+from arguments import ConfigError, load_json_file
+from evaluation.lerf_eval import MASK_EXT, read_mask, resize_to
+from evaluation.segmentation_metrics import mask_to_boundary
 from gaussian_renderer import render
 from scene.identity_classifier import IdentityClassifier
-from utils.atomic_io import atomic_path
+from utils.atomic_io import write_json_atomic
 from utils.image_io import write_png
-from utils.lerf_eval import MASK_EXT, read_mask, resize_to
-from utils.prompt_selection import IdSelection, select_prompt_ids
-from utils.segmentation_metrics import mask_to_boundary
 from utils.visualization import FeaturePCA, colorize_ids, side_by_side, to_uint8_rgb
 
 OUTPUT_FOLDERS = ("renders", "gt", "objects_feature16", "objects_pred", "objects_pred_id",
@@ -47,7 +47,6 @@ OVERLAY_LINE_RATIO = 0.003
 
 def load_prompt_ids(path: str, num_classes: int) -> dict[str, list[int]]:
     """Read `{prompt: [ids]}`; errors name the file and the offending entry."""
-    from arguments import ConfigError, load_json_file
     prompts = load_json_file(path, "prompt file")
     for prompt, ids in prompts.items():
         if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
@@ -78,7 +77,7 @@ def select_ids_on_view(camera, gaussians, classifier: IdentityClassifier, pipe,
                        background: torch.Tensor, masks: dict[str, np.ndarray], folder: str,
                        threshold: float) -> dict[str, IdSelection]:
     """Ids of each prompt picked by intersection over area of its reference mask with the view's
-    predicted id map (see `utils.prompt_selection`)."""
+    predicted id map (see `apps.prompt_selection`)."""
     _, logits = render_identity(camera, gaussians, classifier, pipe, background)
     return select_prompt_ids(logits.argmax(dim=0).numpy(), masks, folder, threshold)
 
@@ -91,13 +90,6 @@ def write_selection_record(path: str, view: str, source: str, threshold: float,
                               "ioa": {str(i): round(v, 6) for i, v in s.ioa.items()}}
                           for p, s in selections.items()}}
     write_json_atomic(path, record)
-
-
-def write_json_atomic(path: str, content) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as fh:
-            json.dump(content, fh, indent=2)
-            fh.write("\n")
 
 
 def read_view_masks(gt_dir: str, view: str, shape: tuple[int, int]) -> dict[str, np.ndarray]:

@@ -10,8 +10,8 @@ import torch
 
 from scene.cameras import Camera, camera_centre
 from scene.dataset_readers import CameraInfo
-from scene.errors import DataError, warn_once
 from utils import image_io
+from utils.errors import DataError, warn_once
 from utils.graphics_utils import fov2focal
 
 MAX_AUTO_WIDTH = 1600  # 3DGS: wider images are downscaled unless -r is given

@@ -15,7 +15,7 @@ Protocol, and where it departs from GG's script:
   transposed image, which resizing would silently score.
 - A missing prediction file scores IoU 0 and BIoU 0 and is listed (GG skips it, which inflates
   the mean).
-- Both masks empty scores 1.0 (GG: NaN); see `utils/segmentation_metrics.py`.
+- Both masks empty scores 1.0 (GG: NaN); see `evaluation/segmentation_metrics.py`.
 - The scene numbers `miou`/`mbiou` are GG's: the mean over prompts of each prompt's mean over the
   views where it is annotated. The mean over all (view, prompt) pairs is reported beside them.
 
@@ -37,8 +37,8 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from utils.atomic_io import atomic_path
-from utils.segmentation_metrics import boundary_iou, iou
+from evaluation.segmentation_metrics import boundary_iou, iou
+from utils.atomic_io import write_text_atomic
 
 MASK_EXT = ".png"
 # Largest relative difference of height/width ratios for which a prediction is resized to gt.
@@ -503,11 +503,6 @@ class BenchmarkEvaluation:
             write_text_atomic(path, text)
             paths.append(path)
         return paths
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
-        fh.write(text)
 
 
 def evaluate_entries(entries: list[EvalEntry], dilation_ratio: float = 0.02) -> BenchmarkEvaluation:

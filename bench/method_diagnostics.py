@@ -20,10 +20,12 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from bench.synthetic.degrade import MaskDegradation
+from bench.synthetic.objects import build_scene, orbit_cameras, remove_object
+from bench.synthetic.raytrace import render_view
+from bench.synthetic.scene import SyntheticSceneConfig
+from method.laknn import global_knn, local_adaptive_knn
 from utils.knn import knn
-from utils.laknn import global_knn, local_adaptive_knn
-from utils.synthetic_scene import (MaskDegradation, SyntheticSceneConfig, build_scene, orbit_cameras,
-                                   remove_object, render_view)
 
 
 @dataclass

@@ -1,13 +1,13 @@
 """The 3D identity loss (Gaussian Grouping's `loss_cls_3d`, the paper's eq. 3): sampled
 target Gaussians should classify like their neighbours. Neighbours are the global KNN, or
-LA-KNN's (`utils/laknn.py`) when the accumulated position gradients are given."""
+LA-KNN's (`method/laknn.py`) when the accumulated position gradients are given."""
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import torch
 
-from utils.laknn import global_knn, local_adaptive_knn
+from method.laknn import global_knn, local_adaptive_knn
 from utils.loss_utils import neighbour_kl_loss
 
 

@@ -41,11 +41,20 @@ from typing import Callable
 
 import numpy as np
 
-from utils.atomic_io import atomic_path
-from utils.image_metrics import folder_psnr_ssim
-from utils.lerf_eval import (BenchmarkEvaluation, EvalEntry, Metric, ResultGrid, evaluate_entries,
-                             evaluate_folder, write_text_atomic)
-from utils.synthetic_scene import MaskDegradation, SyntheticSceneConfig, make_synthetic_scene
+from bench.synthetic.degrade import MaskDegradation
+from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene
+from evaluation.image_metrics import folder_psnr_ssim
+from evaluation.lerf_eval import (
+    BenchmarkEvaluation,
+    EvalEntry,
+    Metric,
+    ResultGrid,
+    evaluate_entries,
+    evaluate_folder,
+    write_text_atomic,
+)
+from utils.atomic_io import atomic_path, write_json_atomic
+from utils.image_io import read_rgb
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESET_DIR = os.path.join(ROOT, "config", "bench")
@@ -259,8 +268,8 @@ def is_done(run: RunSpec, preset: Preset) -> bool:
 
 
 def write_done(run: RunSpec, preset: Preset, summary: dict) -> None:
-    with atomic_path(os.path.join(run.run_dir, DONE_MARKER)) as tmp, open(tmp, "w") as fh:
-        json.dump({"fingerprint": fingerprint(run, preset), **summary}, fh, indent=2)
+    write_json_atomic(os.path.join(run.run_dir, DONE_MARKER),
+                      {"fingerprint": fingerprint(run, preset), **summary})
 
 
 def prediction_dir(run: RunSpec, preset: Preset) -> str:
@@ -411,7 +420,6 @@ def collect_overlays(runs: list[RunSpec], preset: Preset, out_dir: str) -> list[
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from utils.image_io import read_rgb
     copied: dict[tuple[str, str], str] = {}
     for run in runs:
         done = read_done(run)

@@ -1,0 +1,1 @@
+"""Applications on a trained model: render export, prompt -> id selection, editing."""

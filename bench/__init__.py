@@ -1,0 +1,1 @@
+"""Benchmarking: the segmentation benchmark harness, method diagnostics and the synthetic scene generator."""

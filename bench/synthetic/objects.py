@@ -1,0 +1,234 @@
+"""Synthetic scene description: textured analytic objects (spheres, boxes, cylinders) placed so
+that they touch and occlude each other on a ground disc, and the orbit of pinhole cameras."""
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from utils.graphics_utils import fov2focal, look_at_world_to_camera
+
+SHAPES = ("sphere", "box", "cylinder")
+# Texture kind -> the adjective used in prompts.
+TEXTURE_ADJECTIVES = {"checker": "checkered", "stripes": "striped", "noise": "mottled"}
+# One distinct colour per object keeps the prompts unique; it also bounds the object count.
+PALETTE = {
+    "red": (0.85, 0.15, 0.12), "green": (0.20, 0.70, 0.25), "blue": (0.15, 0.30, 0.85),
+    "yellow": (0.95, 0.85, 0.20), "orange": (0.95, 0.50, 0.10), "purple": (0.55, 0.25, 0.70),
+    "cyan": (0.20, 0.80, 0.85), "pink": (0.95, 0.50, 0.70),
+}
+MAX_OBJECTS = len(PALETTE)
+BACKGROUND_ID = 0
+LIGHT_DIRECTION = np.array([0.5, 0.35, 1.0]) / np.linalg.norm([0.5, 0.35, 1.0])  # towards the light
+GROUND_RADIUS_FACTOR = 4.0     # ground disc radius, in bounding radii of the objects
+FRAMING_MARGIN = 1.05          # orbit distance beyond the one where the objects just fill the view
+
+
+# ----------------------------------------------------------------------------- scene description
+
+@dataclass
+class Texture:
+    """Solid texture on object-local points: a mix of two colours by a pattern of plane waves.
+
+    checker: the product of the signs of three axis-aligned waves; stripes: the sign of one
+    wave; noise: a smooth sum of several waves. Wave i is sin(p . waves[i] + phases[i])."""
+    kind: str                 # "checker" | "stripes" | "noise"
+    color_name: str
+    color_a: np.ndarray       # (3,) RGB in [0, 1]
+    color_b: np.ndarray       # (3,)
+    waves: np.ndarray         # (M, 3) wave vectors (direction times angular frequency)
+    phases: np.ndarray        # (M,)
+
+
+@dataclass
+class SceneObject:
+    """An object resting on the ground. `half_size` is (r, r, r) for a sphere, the half extents
+    for a box and (r, r, half height) for a cylinder (axis along z); `yaw` turns it about the
+    vertical axis through `center` (and its texture with it)."""
+    object_id: int
+    shape: str
+    center: np.ndarray        # (3,)
+    half_size: np.ndarray     # (3,)
+    yaw: float                # radians
+    texture: Texture
+
+    @property
+    def prompt(self) -> str:
+        return f"{self.texture.color_name} {TEXTURE_ADJECTIVES[self.texture.kind]} {self.shape}"
+
+
+@dataclass
+class SceneGeometry:
+    objects: list[SceneObject]
+    ground_radius: float
+    light_direction: np.ndarray = field(default_factory=lambda: LIGHT_DIRECTION.copy())  # (3,) unit
+
+    @property
+    def object_ids(self) -> list[int]:
+        return [obj.object_id for obj in self.objects]
+
+
+GROUND_TEXTURE = Texture(kind="checker", color_name="grey", color_a=np.array([0.62, 0.60, 0.56]),
+                         color_b=np.array([0.50, 0.48, 0.45]),
+                         waves=np.array([[math.pi / 0.4, 0.0, 0.0], [0.0, math.pi / 0.4, 0.0]]),
+                         phases=np.array([0.3, 0.7]))
+
+
+def _random_texture(color_name: str, rng: np.random.Generator) -> Texture:
+    kind = str(rng.choice(list(TEXTURE_ADJECTIVES)))
+    if kind == "checker":
+        cell = rng.uniform(0.07, 0.12)
+        waves = np.eye(3) * (math.pi / cell)
+    elif kind == "stripes":
+        direction = rng.normal(size=3)
+        waves = (direction / np.linalg.norm(direction) * (2 * math.pi / rng.uniform(0.08, 0.15)))[None]
+    else:
+        directions = rng.normal(size=(6, 3))
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        waves = directions * rng.uniform(8.0, 20.0, size=(6, 1))
+    color_a = np.array(PALETTE[color_name])
+    return Texture(kind=kind, color_name=color_name, color_a=color_a, color_b=0.4 * color_a,
+                   waves=waves, phases=rng.uniform(0.0, 2 * math.pi, size=len(waves)))
+
+
+def _random_object(object_id: int, shape: str, color_name: str, rng: np.random.Generator
+                   ) -> SceneObject:
+    """An object of random size standing on the ground at the origin (placed later)."""
+    if shape == "sphere":
+        half_size = np.full(3, rng.uniform(0.25, 0.4))
+    elif shape == "box":
+        half_size = np.array([rng.uniform(0.18, 0.35), rng.uniform(0.18, 0.35), rng.uniform(0.15, 0.4)])
+    else:
+        radius = rng.uniform(0.15, 0.3)
+        half_size = np.array([radius, radius, rng.uniform(0.2, 0.45)])
+    # Spheres and cylinders turn only their texture; half the boxes stay axis-aligned.
+    turned = shape != "box" or rng.random() < 0.5
+    yaw = float(rng.uniform(0.0, math.pi / 2)) if turned else 0.0
+    return SceneObject(object_id=object_id, shape=shape, center=np.array([0.0, 0.0, half_size[2]]),
+                       half_size=half_size, yaw=yaw, texture=_random_texture(color_name, rng))
+
+
+def _footprint_radius(obj: SceneObject) -> float:
+    """Radius of the object's footprint used for placing it (boxes: between in- and circumradius)."""
+    return float(obj.half_size[:2].mean())
+
+
+def _place_objects(objects: list[SceneObject], rng: np.random.Generator,
+                   max_attempts: int = 1000) -> None:
+    """Move objects so that each touches an earlier one and none sinks deep into another: each
+    new object is set at 0.95 of the summed footprint radii from a random earlier one."""
+    for i in range(1, len(objects)):
+        radius = _footprint_radius(objects[i])
+        for _ in range(max_attempts):
+            anchor = objects[rng.integers(i)]
+            angle = rng.uniform(0.0, 2 * math.pi)
+            xy = anchor.center[:2] + 0.95 * (radius + _footprint_radius(anchor)) * np.array(
+                [math.cos(angle), math.sin(angle)])
+            if all(np.linalg.norm(xy - other.center[:2]) >= 0.85 * (radius + _footprint_radius(other))
+                   for other in objects[:i] if other is not anchor):
+                objects[i].center[:2] = xy
+                break
+        else:
+            raise RuntimeError(f"could not place object {objects[i].object_id} after {max_attempts} attempts")
+    centroid = np.mean([obj.center[:2] for obj in objects], axis=0)
+    for obj in objects:
+        obj.center[:2] -= centroid
+
+
+def circumradius(obj: SceneObject) -> float:
+    if obj.shape == "sphere":
+        return float(obj.half_size[0])
+    if obj.shape == "cylinder":
+        return float(math.hypot(obj.half_size[0], obj.half_size[2]))
+    return float(np.linalg.norm(obj.half_size))
+
+
+def objects_bounding_sphere(objects: list[SceneObject]) -> tuple[np.ndarray, float]:
+    """(center (3,), radius) of a sphere holding every object: centred on the middle of the
+    objects' footprint at half the tallest object's height."""
+    xy = np.array([obj.center[:2] for obj in objects])
+    top = max(obj.center[2] + obj.half_size[2] for obj in objects)
+    center = np.array([*(xy.min(axis=0) + xy.max(axis=0)) / 2, top / 2])
+    radius = max(np.linalg.norm(obj.center - center) + circumradius(obj) for obj in objects)
+    return center, float(radius)
+
+
+def build_scene(seed: int, num_objects: int) -> SceneGeometry:
+    """The scene of `seed`: `num_objects` objects with ids 1..num_objects, shapes cycling through
+    a shuffled `SHAPES` so that every shape appears when there are at least three objects."""
+    if not 1 <= num_objects <= MAX_OBJECTS:
+        raise ValueError(f"num_objects must be in 1..{MAX_OBJECTS} (one palette colour each), got {num_objects}")
+    rng = np.random.default_rng([seed, 0])
+    shapes = [SHAPES[i] for i in rng.permutation(len(SHAPES))]
+    colors = rng.permutation(list(PALETTE))[:num_objects]
+    objects = [_random_object(k + 1, shapes[k % len(shapes)], str(colors[k]), rng)
+               for k in range(num_objects)]
+    _place_objects(objects, rng)
+    _, radius = objects_bounding_sphere(objects)
+    return SceneGeometry(objects=objects, ground_radius=GROUND_RADIUS_FACTOR * radius)
+
+
+def remove_object(scene: SceneGeometry, object_id: int) -> SceneGeometry:
+    """The same scene without object `object_id`; the other objects keep their ids."""
+    if object_id not in scene.object_ids:
+        raise ValueError(f"cannot remove object {object_id}: the scene has ids {scene.object_ids}")
+    return dataclasses.replace(scene, objects=[o for o in scene.objects if o.object_id != object_id])
+
+
+# ----------------------------------------------------------------------------- cameras
+
+@dataclass
+class PinholeCamera:
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float                   # COLMAP image coordinates (pixel centres at +0.5)
+    cy: float
+    world_to_camera: np.ndarray  # (4, 4) OpenCV/COLMAP
+
+
+def orbit_cameras(scene: SceneGeometry, num_views: int, width: int, height: int, fov_x_deg: float,
+                  elevation_deg: float, elevation_wave_deg: float) -> list[PinholeCamera]:
+    """`num_views` cameras evenly spaced in azimuth around the objects, looking at the centre of
+    their bounding sphere from far enough that the sphere fits the view. The elevation swings by
+    +-`elevation_wave_deg` twice per orbit so that the views also have vertical parallax."""
+    target, radius = objects_bounding_sphere(scene.objects)
+    fx = fov2focal(math.radians(fov_x_deg), width)
+    half_fov = min(math.atan(width / (2 * fx)), math.atan(height / (2 * fx)))
+    distance = FRAMING_MARGIN * radius / math.sin(half_fov)
+    cameras = []
+    for i in range(num_views):
+        azimuth = 2 * math.pi * i / num_views
+        elevation = math.radians(elevation_deg + elevation_wave_deg * math.sin(2 * azimuth))
+        eye = target + distance * np.array([math.cos(elevation) * math.cos(azimuth),
+                                            math.cos(elevation) * math.sin(azimuth), math.sin(elevation)])
+        cameras.append(PinholeCamera(width=width, height=height, fx=fx, fy=fx, cx=width / 2,
+                                     cy=height / 2, world_to_camera=look_at_world_to_camera(eye, target)))
+    return cameras
+
+
+def camera_center(camera: PinholeCamera) -> np.ndarray:
+    rotation, translation = camera.world_to_camera[:3, :3], camera.world_to_camera[:3, 3]
+    return -rotation.T @ translation
+
+
+def camera_rays(camera: PinholeCamera, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World rays through every pixel, shifted by each sub-pixel offset (S, 2) (x, y) from the
+    pixel centre. Returns the camera centre (3,) and unit directions (S, H, W, 3)."""
+    rows, cols = np.mgrid[0:camera.height, 0:camera.width].astype(np.float64)
+    u = cols[None] + 0.5 + offsets[:, 0, None, None]
+    v = rows[None] + 0.5 + offsets[:, 1, None, None]
+    directions_cam = np.stack([(u - camera.cx) / camera.fx, (v - camera.cy) / camera.fy,
+                               np.ones_like(u)], axis=-1)
+    directions = directions_cam @ camera.world_to_camera[:3, :3]  # row vectors: R^T d per ray
+    directions /= np.linalg.norm(directions, axis=-1, keepdims=True)
+    return camera_center(camera), directions
+
+
+def subpixel_offsets(supersample: int) -> np.ndarray:
+    """Stratified offsets (supersample^2, 2) from the pixel centre, one per cell of an n x n grid."""
+    steps = (np.arange(supersample) + 0.5) / supersample - 0.5
+    x, y = np.meshgrid(steps, steps)
+    return np.stack([x.ravel(), y.ravel()], axis=1)

@@ -1,0 +1,1 @@
+"""Evaluation: LERF-Mask scoring and tables, segmentation metrics (IoU, Boundary IoU), image metrics."""
