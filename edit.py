@@ -18,7 +18,8 @@ from apps.editing.plan import DEFAULT_THRESHOLD, EditPlan, parse_edit_plan, read
 from apps.render_model import RenderRequest, render_model
 from arguments import ConfigError, ModelParams, PipelineParams, saved_params
 from gaussian_renderer.backend import BACKENDS
-from utils.errors import DataError
+from gaussian_renderer.device import DEVICE_HELP, resolve_device
+from utils.errors import exits_cleanly_on
 
 OPERATION_FLAGS = ("remove", "swap", "recolour", "insert")
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip_render", action="store_true", help="do not render the edited model")
     parser.add_argument("--force", action="store_true", help="replace an earlier edit output")
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="rasterizer for rendering")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--quiet", action="store_true")
     return parser
 
@@ -88,21 +90,18 @@ def plan_from_args(args: argparse.Namespace) -> EditPlan:
     return parse_edit_plan({**given, "edits": edits_from_flags(args)})
 
 
+@exits_cleanly_on()
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        plan = plan_from_args(args)
-        out_path, record = run_edit_plan(plan, force=args.force)
-        print(f"edited model: {out_path} ({record['gaussians_before']} -> "
-              f"{record['gaussians_after']} Gaussians)")
-        if plan.render and not args.skip_render:
-            dataset = saved_params(ModelParams, out_path)
-            render_model(dataset, PipelineParams(backend=args.backend), RenderRequest(
-                skip_train=dataset.eval,  # the test views; all views without a split
-                prompt_ids=record["prompt_ids"] or "", quiet=args.quiet))
-    except (ConfigError, DataError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    plan = plan_from_args(args)
+    out_path, record = run_edit_plan(plan, force=args.force, device=resolve_device(args.device))
+    print(f"edited model: {out_path} ({record['gaussians_before']} -> "
+          f"{record['gaussians_after']} Gaussians)")
+    if plan.render and not args.skip_render:
+        dataset = saved_params(ModelParams, out_path)
+        render_model(dataset, PipelineParams(backend=args.backend, device=args.device), RenderRequest(
+            skip_train=dataset.eval,  # the test views; all views without a split
+            prompt_ids=record["prompt_ids"] or "", quiet=args.quiet))
     return 0
 
 

@@ -25,6 +25,7 @@ from evaluation.lerf_eval import (
     read_runs_file,
     write_text_atomic,
 )
+from utils.errors import exits_cleanly_on
 
 
 def build_parser() -> ArgumentParser:
@@ -71,6 +72,7 @@ def run_multi(args) -> BenchmarkEvaluation:
     return benchmark
 
 
+@exits_cleanly_on()
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -82,11 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--gt and --pred go together")
     if single and args.out_dir:
         parser.error("--out_dir is for several scenes and methods; use --out for one")
-    try:
-        run_single(args) if single else run_multi(args)
-    except (OSError, ValueError) as err:
-        print(f"eval_lerf_mask.py: error: {err}", file=sys.stderr)
-        return 1
+    run_single(args) if single else run_multi(args)
     return 0
 
 

@@ -22,7 +22,9 @@ import torch
 
 from evaluation.image_metrics import folder_psnr_ssim, read_rgb_tensor
 from evaluation.lerf_eval import Metric, ResultGrid
+from gaussian_renderer.device import DEVICE_HELP, resolve_device
 from utils.atomic_io import write_text_atomic
+from utils.errors import exits_cleanly_on
 
 LPIPS_WEIGHTS = "alexnet-owt-7be5be79.pth"   # torchvision's AlexNet, which lpips(net="alex") loads
 RUN_FOLDER = re.compile(r"^ours_(\d+)$")
@@ -30,7 +32,7 @@ RUN_FOLDER = re.compile(r"^ours_(\d+)$")
 LpipsFn = Callable[[torch.Tensor, torch.Tensor], float]
 
 
-def load_lpips() -> tuple[LpipsFn | None, str]:
+def load_lpips(device: torch.device) -> tuple[LpipsFn | None, str]:
     """LPIPS (AlexNet) when the `lpips` package and torchvision's AlexNet weights are already on
     disk, else None; and a note saying which."""
     try:
@@ -40,11 +42,11 @@ def load_lpips() -> tuple[LpipsFn | None, str]:
     weights = os.path.join(torch.hub.get_dir(), "checkpoints", LPIPS_WEIGHTS)
     if not os.path.isfile(weights):
         return None, f"LPIPS not computed: AlexNet weights not found at {weights} (nothing is downloaded)"
-    model = lpips.LPIPS(net="alex", verbose=False).eval()
+    model = lpips.LPIPS(net="alex", verbose=False).eval().to(device)
 
     def distance(render: torch.Tensor, gt: torch.Tensor) -> float:
         with torch.no_grad():   # lpips expects (1, 3, H, W) in [-1, 1]
-            return model(render[None] * 2 - 1, gt[None] * 2 - 1).item()
+            return model(render[None].to(device) * 2 - 1, gt[None].to(device) * 2 - 1).item()
     return distance, "LPIPS with AlexNet (lpips package)"
 
 
@@ -71,25 +73,25 @@ def render_folders(model: str, split: str) -> dict[int, str]:
     return dict(sorted(folders.items()))
 
 
-def score_folder(folder: str, lpips_fn: LpipsFn | None) -> dict[str, float]:
+def score_folder(folder: str, lpips_fn: LpipsFn | None, device: torch.device | str = "cpu") -> dict[str, float]:
     """PSNR (dB), SSIM and, with `lpips_fn`, LPIPS of `folder/renders` against `folder/gt`."""
     renders, gt = os.path.join(folder, "renders"), os.path.join(folder, "gt")
-    scores = folder_psnr_ssim(renders, gt)
+    scores = folder_psnr_ssim(renders, gt, device)
     result = {"PSNR": scores["psnr"], "SSIM": scores["ssim"]}
     if lpips_fn is not None:
         result["LPIPS"] = folder_lpips(renders, gt, lpips_fn)
     return result
 
 
-def score_model(model: str, split: str, lpips_fn: LpipsFn | None, iteration: int | None = None
-                ) -> dict[int, dict[str, float]]:
+def score_model(model: str, split: str, lpips_fn: LpipsFn | None, iteration: int | None = None,
+                device: torch.device | str = "cpu") -> dict[int, dict[str, float]]:
     """Scores of every (or one) rendered iteration of a model; written to `<model>/results.json`."""
     folders = render_folders(model, split)
     if iteration is not None:
         if iteration not in folders:
             raise FileNotFoundError(f"{model} has no rendered {split} views of iteration {iteration}")
         folders = {iteration: folders[iteration]}
-    results = {it: score_folder(folder, lpips_fn) for it, folder in folders.items()}
+    results = {it: score_folder(folder, lpips_fn, device) for it, folder in folders.items()}
     write_text_atomic(os.path.join(model, "results.json"),
                       json.dumps({f"ours_{it}": r for it, r in results.items()}, indent=2) + "\n")
     return results
@@ -104,22 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--iteration", type=int, help="score this iteration (default: every one; "
                                                       "with --entry: the latest)")
     parser.add_argument("--out_dir", help="write table3.md and table3.csv here (with --entry)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     return parser
 
 
 def print_model_table(models: list[str], split: str, iteration: int | None,
-                      lpips_fn: LpipsFn | None) -> None:
+                      lpips_fn: LpipsFn | None, device: torch.device | str = "cpu") -> None:
     """One markdown row per (model, rendered iteration)."""
     print("| model | iteration | PSNR (dB) | SSIM |" + (" LPIPS |" if lpips_fn else ""))
     print("|:--|--:|--:|--:|" + ("--:|" if lpips_fn else ""))
     for model in models:
-        for it, r in score_model(model, split, lpips_fn, iteration).items():
+        for it, r in score_model(model, split, lpips_fn, iteration, device).items():
             extra = f" {r['LPIPS']:.3f} |" if lpips_fn else ""
             print(f"| {model} | {it} | {r['PSNR']:.2f} | {r['SSIM']:.3f} |{extra}")
 
 
 def reconstruction_table(entries: list[tuple[str, str, str]], split: str, iteration: int | None,
-                         lpips_fn: LpipsFn | None) -> ResultGrid:
+                         lpips_fn: LpipsFn | None, device: torch.device | str = "cpu") -> ResultGrid:
     """Table 3: one row per method, PSNR / SSIM (/ LPIPS) per scene of the (latest) iteration."""
     metrics = [Metric("PSNR", "psnr", 1.0, 2), Metric("SSIM", "ssim", 1.0, 3)]
     if lpips_fn:
@@ -127,7 +130,7 @@ def reconstruction_table(entries: list[tuple[str, str, str]], split: str, iterat
     grid = ResultGrid(["method"], list(dict.fromkeys(scene for scene, _, _ in entries)), metrics)
     values: dict[str, dict[str, list[float]]] = {}
     for scene, method, model in entries:
-        results = score_model(model, split, lpips_fn, iteration)
+        results = score_model(model, split, lpips_fn, iteration, device)
         latest = results[max(results)]
         values.setdefault(method, {})[scene] = [latest[m.name] for m in metrics]
     for method, by_scene in values.items():
@@ -135,25 +138,23 @@ def reconstruction_table(entries: list[tuple[str, str, str]], split: str, iterat
     return grid
 
 
+@exits_cleanly_on()
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.model_paths and not args.entry:
         parser.error("give model folders with -m or labelled ones with --entry")
-    lpips_fn, note = load_lpips()
-    try:
-        if args.model_paths:
-            print_model_table(args.model_paths, args.split, args.iteration, lpips_fn)
-        if args.entry:
-            grid = reconstruction_table(args.entry, args.split, args.iteration, lpips_fn)
-            print("\n### Table 3: reconstruction quality of the test views\n")
-            print(grid.to_markdown())
-            if args.out_dir:
-                write_text_atomic(os.path.join(args.out_dir, "table3.md"), grid.to_markdown() + "\n")
-                write_text_atomic(os.path.join(args.out_dir, "table3.csv"), grid.to_csv())
-    except (OSError, ValueError) as err:
-        print(f"metrics.py: error: {err}", file=sys.stderr)
-        return 1
+    device = resolve_device(args.device)
+    lpips_fn, note = load_lpips(device)
+    if args.model_paths:
+        print_model_table(args.model_paths, args.split, args.iteration, lpips_fn, device)
+    if args.entry:
+        grid = reconstruction_table(args.entry, args.split, args.iteration, lpips_fn, device)
+        print("\n### Table 3: reconstruction quality of the test views\n")
+        print(grid.to_markdown())
+        if args.out_dir:
+            write_text_atomic(os.path.join(args.out_dir, "table3.md"), grid.to_markdown() + "\n")
+            write_text_atomic(os.path.join(args.out_dir, "table3.csv"), grid.to_csv())
     print(f"\n{note}")
     return 0
 

@@ -12,8 +12,8 @@ import sys
 
 from apps.prompt_selection import DEFAULT_IOA_THRESHOLD
 from apps.render_model import RenderRequest, render_model
-from arguments import ConfigError, ModelParams, PipelineParams, add_group, combine_with_cfg_args, extract
-from utils.errors import DataError
+from arguments import ModelParams, PipelineParams, add_group, combine_with_cfg_args, extract
+from utils.errors import exits_cleanly_on
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,13 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@exits_cleanly_on()
 def main(argv=None) -> int:
-    try:
-        args = combine_with_cfg_args(build_parser(), argv)
-        render_model(extract(ModelParams, args), extract(PipelineParams, args), extract(RenderRequest, args))
-    except (ConfigError, DataError, FileNotFoundError, ValueError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    args = combine_with_cfg_args(build_parser(), argv)
+    render_model(extract(ModelParams, args), extract(PipelineParams, args), extract(RenderRequest, args))
     return 0
 
 

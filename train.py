@@ -4,36 +4,21 @@
 """
 import sys
 
-from arguments import (
-    ConfigError,
-    GradiSegParams,
-    ModelParams,
-    OptimizationParams,
-    PipelineParams,
-    RunParams,
-    extract,
-    parse_training_args,
-    write_cfg_args,
-)
+from arguments import parse_training_args, write_cfg_args
 from training.trainer import Trainer, TrainingDiverged
-from utils.errors import DataError
+from utils.errors import exits_cleanly_on
 
 
+@exits_cleanly_on(TrainingDiverged)
 def main(argv=None) -> int:
-    try:
-        args = parse_training_args(argv)
-        write_cfg_args(args, args.model_path)
-        trainer = Trainer(extract(ModelParams, args), extract(OptimizationParams, args),
-                          extract(PipelineParams, args), extract(GradiSegParams, args),
-                          extract(RunParams, args))
-        print(f"Output folder: {args.model_path}  ({len(trainer.scene.getTrainCameras())} train / "
-              f"{len(trainer.scene.getTestCameras())} test views, "
-              f"{trainer.gaussians.get_xyz.shape[0]} initial Gaussians)")
-        print(f"Schedule: {trainer.strategy.describe()}")
-        trainer.run()
-    except (ConfigError, DataError, TrainingDiverged, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    args = parse_training_args(argv)
+    write_cfg_args(args, args.model_path)
+    trainer = Trainer.from_args(args)
+    print(f"Output folder: {args.model_path}  ({len(trainer.scene.getTrainCameras())} train / "
+          f"{len(trainer.scene.getTestCameras())} test views, "
+          f"{trainer.gaussians.get_xyz.shape[0]} initial Gaussians)")
+    print(f"Device: {trainer.device}   Schedule: {trainer.strategy.describe()}")
+    trainer.run()
     print("Training complete.")
     return 0
 

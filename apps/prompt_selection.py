@@ -1,4 +1,4 @@
-"""Prompt -> object ids of a trained model, without a network model (DESIGN section 6).
+"""Prompt -> object ids of a trained model, without a network model (docs/design.md section 5).
 
 Two protocols pick which of the classifier's ids make up a text prompt's object:
 - manual selection (the paper's Table 2): a JSON file `{prompt: [ids]}`, read by
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arguments import ConfigError, load_json_file
-from evaluation.lerf_eval import MASK_EXT, read_mask, resize_to
+from evaluation.lerf_eval import MASK_EXT, read_binary_mask, resize_to
 
 # Gaussian Grouping's `select_obj_ioa` threshold: an id is selected when more than this fraction
 # of its predicted pixels lie inside the reference mask.
@@ -67,7 +67,7 @@ def read_reference_masks(folder: str) -> dict[str, np.ndarray]:
     names = sorted(n for n in os.listdir(folder) if n.endswith(MASK_EXT) and not n.startswith("."))
     if not names:
         raise ValueError(f"reference mask folder {folder} holds no <prompt>{MASK_EXT} files")
-    return {name[:-len(MASK_EXT)]: read_mask(os.path.join(folder, name)) for name in names}
+    return {name[:-len(MASK_EXT)]: read_binary_mask(os.path.join(folder, name)) for name in names}
 
 
 def select_prompt_ids(id_map: np.ndarray, masks: dict[str, np.ndarray], folder: str = "",

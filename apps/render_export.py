@@ -1,4 +1,4 @@
-"""What `render.py` writes for a split of a trained model (DESIGN section 3):
+"""What `render.py` writes for a split of a trained model (docs/design.md section 2):
 
     <model>/<split>/ours_<iter>/renders, gt              RGB render and ground truth
                                objects_feature16         identity features as PCA colours
@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from apps.prompt_selection import IdSelection, select_prompt_ids
 from arguments import ConfigError, load_json_file
-from evaluation.lerf_eval import MASK_EXT, read_mask, resize_to
+from evaluation.lerf_eval import MASK_EXT, read_binary_mask, resize_to
 from evaluation.segmentation_metrics import mask_to_boundary
 from gaussian_renderer import render
 from scene.identity_classifier import IdentityClassifier
@@ -62,7 +62,7 @@ def prompt_masks(logits: torch.Tensor, prompts: dict[str, list[int]], threshold:
     """Boolean (H, W) mask per prompt from logits (C, H, W): pixels where the softmax probability
     of at least one of the prompt's ids exceeds `threshold` (GG's rule; no ids: empty mask)."""
     probs = torch.softmax(logits, dim=0)
-    return {prompt: (probs[ids] > threshold).any(dim=0).numpy() for prompt, ids in prompts.items()}
+    return {prompt: (probs[ids] > threshold).any(dim=0).cpu().numpy() for prompt, ids in prompts.items()}
 
 
 @torch.no_grad()
@@ -79,7 +79,7 @@ def select_ids_on_view(camera, gaussians, classifier: IdentityClassifier, pipe,
     """Ids of each prompt picked by intersection over area of its reference mask with the view's
     predicted id map (see `apps.prompt_selection`)."""
     _, logits = render_identity(camera, gaussians, classifier, pipe, background)
-    return select_prompt_ids(logits.argmax(dim=0).numpy(), masks, folder, threshold)
+    return select_prompt_ids(logits.argmax(dim=0).cpu().numpy(), masks, folder, threshold)
 
 
 def write_selection_record(path: str, view: str, source: str, threshold: float,
@@ -102,7 +102,7 @@ def read_view_masks(gt_dir: str, view: str, shape: tuple[int, int]) -> dict[str,
     for name in sorted(os.listdir(view_dir)):
         if name.endswith(MASK_EXT) and not name.startswith("."):
             path = os.path.join(view_dir, name)
-            mask = read_mask(path)
+            mask = read_binary_mask(path)
             masks[name[:-len(MASK_EXT)]] = mask if mask.shape == shape else resize_to(mask, shape, path)
     return masks
 
@@ -144,7 +144,7 @@ def export_split(out_dir: str, cameras: list, gaussians, classifier: IdentityCla
                        disable=quiet):
         name = camera.image_name
         out, logits = render_identity(camera, gaussians, classifier, pipe, background)
-        pred_ids = logits.argmax(dim=0).numpy().astype(np.uint8)
+        pred_ids = logits.argmax(dim=0).cpu().numpy().astype(np.uint8)
         panels = {
             "renders": to_uint8_rgb(out["render"]),
             "gt": to_uint8_rgb(camera.original_image),
@@ -152,7 +152,7 @@ def export_split(out_dir: str, cameras: list, gaussians, classifier: IdentityCla
             "objects_pred": colorize_ids(pred_ids),
         }
         if camera.objects is not None:
-            panels["gt_objects_color"] = colorize_ids(camera.objects.numpy())
+            panels["gt_objects_color"] = colorize_ids(camera.objects.cpu().numpy())
         for folder, image in panels.items():
             write_png(os.path.join(out_dir, folder, f"{name}.png"), image)
         write_png(os.path.join(out_dir, "objects_pred_id", f"{name}.png"), pred_ids)

@@ -16,11 +16,21 @@ from dataclasses import dataclass
 
 import torch
 
-from apps.prompt_selection import (DEFAULT_IOA_THRESHOLD, grounded_sam_masks, load_grounded_sam_config,
-                                   read_reference_masks)
-from apps.render_export import (export_split, load_prompt_ids, render_identity, select_ids_on_view,
-                                write_selection_record)
+from apps.prompt_selection import (
+    DEFAULT_IOA_THRESHOLD,
+    grounded_sam_masks,
+    load_grounded_sam_config,
+    read_reference_masks,
+)
+from apps.render_export import (
+    export_split,
+    load_prompt_ids,
+    render_identity,
+    select_ids_on_view,
+    write_selection_record,
+)
 from arguments import ConfigError, ModelParams, PipelineParams
+from gaussian_renderer.device import resolve_device
 from scene import Scene, point_cloud_dir
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
@@ -93,13 +103,16 @@ def choose_prompts(request: RenderRequest, scene: Scene, gaussians, classifier, 
 
 def render_model(dataset: ModelParams, pipe: PipelineParams, request: RenderRequest) -> dict[str, str]:
     """Render the model folder `dataset.model_path`; returns split -> output folder."""
-    gaussians = GaussianModel(dataset.sh_degree, dataset.num_objects)
+    device = resolve_device(pipe.device)
+    gaussians = GaussianModel(dataset.sh_degree, dataset.num_objects, device)
     scene = Scene(dataset, gaussians, load_iteration=request.iteration)
     iteration = scene.loaded_iter
     classifier = IdentityClassifier(dataset.num_objects, dataset.num_classes)
     classifier.load_state_dict(torch_load_checked(
         os.path.join(point_cloud_dir(dataset.model_path, iteration), "classifier.pth"), "classifier"))
-    background = torch.tensor([1.0, 1.0, 1.0] if dataset.white_background else [0.0, 0.0, 0.0])
+    classifier.to(device)
+    background = torch.tensor([1.0, 1.0, 1.0] if dataset.white_background else [0.0, 0.0, 0.0],
+                              device=device)
     test_dir = os.path.join(dataset.model_path, "test", f"ours_{iteration}")
     prompts = choose_prompts(request, scene, gaussians, classifier, pipe, background, test_dir)
     overlay_gt_dir = None

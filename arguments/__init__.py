@@ -1,13 +1,20 @@
 """Command-line parameter groups (3DGS / Gaussian Grouping names) and JSON config merging.
 
-Each group is a dataclass; its fields become `--flags` (with 3DGS's short forms) and
-`extract(args)` builds the dataclass back from parsed arguments. A JSON config file
-(`--config_file`) supplies values for any flag; a flag given on the command line wins.
-Configs and a model folder's `cfg_args` are parsed as JSON, never evaluated.
+Each group is a dataclass; its fields become `--flags` (with 3DGS's short forms; a boolean
+`--flag` also has `--no-flag`, so a config's `true` can be switched off) and `extract(args)`
+builds the dataclass back from parsed arguments. A JSON config file (`--config_file`) supplies
+values for any flag; a flag given on the command line wins.
+
+A model folder's `cfg_args` is written as 3DGS / Gaussian Grouping write it, one line
+`Namespace(key=value, ...)`, so SIBR and GG's scripts read our model folders; it is read back
+with `ast` (literals only, never evaluated), and JSON `cfg_args` of older GradiSeg folders are
+read too. Gaussian Grouping's training flags that have no meaning here are accepted with a
+note (`--ip`, `--port`) or refused with a hint (`--n_views`, `--train_split`).
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import json
 import os
@@ -15,7 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence, TypeVar
 
-from utils.atomic_io import write_json_atomic
+from utils.atomic_io import read_json, write_text_atomic
 
 T = TypeVar("T")
 
@@ -36,12 +43,15 @@ class ModelParams:
     resolution: int = field(default=-1, metadata={
         "help": "1|2|4|8 divide the image size; -1 scales images wider than 1600 px down"})
     white_background: bool = field(default=False, metadata={"help": "white background colour"})
-    data_device: str = field(default="cpu", metadata={"help": "where images are kept"})
+    data_device: str = field(default="auto", metadata={
+        "help": "where images are kept: auto (the compute device), cpu, cuda[:N]"})
     eval: bool = field(default=False, metadata={"help": "hold out test views (test_mask/ or every 8th)"})
     num_classes: int = field(default=256, metadata={"help": "object ids the classifier predicts"})
     num_objects: int = field(default=16, metadata={"help": "identity encoding dimension D"})
     allow_missing_masks: bool = field(default=False, metadata={
         "help": "train views without a mask on the photometric loss only"})
+    random_init: bool = field(default=False, metadata={
+        "help": "start from random points in the cameras' bounding box instead of the SfM points (GG)"})
 
 
 @dataclass
@@ -49,6 +59,8 @@ class PipelineParams:
     convert_SHs_python: bool = False
     compute_cov3D_python: bool = False
     debug: bool = False
+    device: str = field(default="auto", metadata={
+        "help": "compute device: auto (CUDA if a GPU and the CUDA rasterizer are there, else CPU), cpu, cuda[:N]"})
     backend: str = field(default="auto", metadata={
         "choices": ("auto", "cpp", "reference"),
         "help": "rasterizer: auto (C++ extension if built), cpp, reference"})
@@ -103,7 +115,7 @@ class GradiSegParams:
     laknn_ranking: str = field(default="distance", metadata={
         "choices": ("distance", "projection"),
         "help": "order of the candidates ahead of a target: nearest first, or smallest projection "
-                "onto the neighbouring direction first (DESIGN's literal reading; less pure)"})
+                "onto the neighbouring direction first (the literal reading (docs/design.md); less pure)"})
 
 
 @dataclass
@@ -117,6 +129,13 @@ class RunParams:
     seed: int = 0
     quiet: bool = False
     threads: int = field(default=0, metadata={"help": "CPU threads (0: torch's default)"})
+    export_plain_ply: bool = field(default=False, metadata={
+        "help": "also write point_cloud_plain.ply (3DGS attributes only) for viewers that reject "
+                "extra properties"})
+    use_wandb: bool = field(default=False, metadata={"help": "log scalars to Weights & Biases (needs wandb)"})
+    detect_anomaly: bool = field(default=False, metadata={"help": "torch.autograd anomaly detection (slow)"})
+    debug_from: int = field(default=-1, metadata={
+        "help": "turn on the rasterizer's debug checks from this iteration (-1: never)"})
 
 
 GROUPS = (ModelParams, PipelineParams, OptimizationParams, GradiSegParams, RunParams)
@@ -133,7 +152,8 @@ def add_group(parser: argparse.ArgumentParser, group: type) -> None:
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         help_text = f.metadata.get("help", "")
         if isinstance(default, bool):
-            arg_group.add_argument(*flags, action="store_true", default=default, help=help_text)
+            arg_group.add_argument(*flags, action=argparse.BooleanOptionalAction, default=default,
+                                   help=help_text)
         elif isinstance(default, list):
             arg_group.add_argument(*flags, nargs="*", type=int, default=default, help=help_text)
         else:
@@ -149,12 +169,11 @@ def extract(group: type[T], args: argparse.Namespace) -> T:
 def load_json_file(path: str, what: str) -> dict[str, Any]:
     """Parse a JSON object from `path`; errors name the file and what it was for."""
     try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{what} not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{what} {path} is not valid JSON ({err}); it is parsed, never evaluated") from None
+        data = read_json(path, what)
+    except FileNotFoundError as err:
+        raise ConfigError(str(err)) from None
+    except ValueError as err:
+        raise ConfigError(f"{err}; it is parsed, never evaluated") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{what} {path} must hold a JSON object, got {type(data).__name__}")
     return data
@@ -166,7 +185,7 @@ def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[
     for action in parser._actions:  # a twin parser whose defaults are all SUPPRESS
         if action.option_strings and not isinstance(action, argparse._HelpAction):
             kwargs = {"dest": action.dest, "default": argparse.SUPPRESS}
-            if isinstance(action, argparse._StoreTrueAction):
+            if isinstance(action, (argparse._StoreTrueAction, argparse.BooleanOptionalAction)):
                 probe.add_argument(*action.option_strings, action="store_true", **kwargs)
             else:
                 probe.add_argument(*action.option_strings, nargs=action.nargs, **kwargs)
@@ -195,13 +214,47 @@ def merge_under_cli(args: argparse.Namespace, values: dict[str, Any], explicit: 
     return args
 
 
+class _RefusedFlag(argparse.Action):
+    """A Gaussian Grouping flag with no meaning here: an error that says what to do instead."""
+
+    def __init__(self, option_strings, dest, hint: str, **kwargs):
+        self.hint = hint
+        super().__init__(option_strings, dest, nargs="?", default=argparse.SUPPRESS, help=f"(refused) {hint}")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is Gaussian Grouping's and not supported here: {self.hint}")
+
+
+# Accepted so that GG's command lines run unchanged; they start GG's SIBR network viewer there.
+IGNORED_GG_FLAGS = {"--ip": str, "--port": int}
+REFUSED_GG_FLAGS = {
+    "--n_views": "GG's few-view training split is not implemented; pick views with --eval "
+                 "(test_mask/ views or every 8th) or a smaller images/ folder",
+    "--train_split": "GG's train-split switch is not implemented; --eval holds out the test_mask/ views "
+                     "(or every 8th image)",
+}
+
+
+def add_gaussian_grouping_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Gaussian Grouping compatibility")
+    for flag, kind in IGNORED_GG_FLAGS.items():
+        group.add_argument(flag, type=kind, default=None, help="accepted and ignored (GG's network viewer)")
+    for flag, hint in REFUSED_GG_FLAGS.items():
+        group.add_argument(flag, action=_RefusedFlag, hint=hint)
+
+
 def parse_training_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse `train.py`'s command line, with `--config_file` values under explicit flags."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description="Train a GradiSeg / Gaussian Grouping model")
     for group in GROUPS:
         add_group(parser, group)
+    add_gaussian_grouping_flags(parser)
     args = parser.parse_args(argv)
+    for flag in IGNORED_GG_FLAGS:
+        if getattr(args, flag[2:]) is not None:
+            print(f"note: {flag} is ignored (it starts Gaussian Grouping's network viewer)", file=sys.stderr)
+        delattr(args, flag[2:])
     if args.config_file:
         merge_under_cli(args, load_json_file(args.config_file, "config file"),
                         explicit_flags(parser, argv), args.config_file)
@@ -214,14 +267,56 @@ def parse_training_args(argv: Sequence[str] | None = None) -> argparse.Namespace
     return args
 
 
+def format_cfg_args(values: dict[str, Any]) -> str:
+    """`Namespace(a=1, b='x', ...)`, keys sorted: the one-line form 3DGS and GG write."""
+    return "Namespace(" + ", ".join(f"{key}={values[key]!r}" for key in sorted(values)) + ")"
+
+
+def parse_cfg_args(text: str, path: str) -> dict[str, Any]:
+    """The values of a `cfg_args` file: 3DGS/GG's `Namespace(...)` line (keyword arguments that
+    are Python literals, read with `ast.literal_eval`, never evaluated) or a JSON object."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"model config {path} is not valid JSON ({err})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"model config {path} must hold an object")
+        return values
+    try:
+        call = ast.parse(text, mode="eval").body
+    except SyntaxError as err:
+        raise ConfigError(f"model config {path} is neither Namespace(...) nor JSON ({err.msg})") from None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Namespace"
+            and not call.args and all(kw.arg for kw in call.keywords)):
+        raise ConfigError(f"model config {path} must be one Namespace(key=value, ...) line, as 3DGS writes it")
+    values = {}
+    for keyword in call.keywords:
+        try:
+            values[keyword.arg] = ast.literal_eval(keyword.value)
+        except ValueError:
+            raise ConfigError(f"model config {path}: '{keyword.arg}' is not a literal value "
+                              f"(cfg_args is parsed, never evaluated)") from None
+    return values
+
+
 def write_cfg_args(args: argparse.Namespace, model_path: str) -> None:
-    """Record the run's parameters as JSON in `<model>/cfg_args` (atomically)."""
-    write_json_atomic(os.path.join(model_path, "cfg_args"), vars(args), sort_keys=True)
+    """Record the run's parameters in `<model>/cfg_args` (atomically), in 3DGS's Namespace form."""
+    write_text_atomic(os.path.join(model_path, "cfg_args"), format_cfg_args(vars(args)))
 
 
 def read_cfg_args(model_path: str) -> dict[str, Any]:
-    """The parameters a model was trained with (`<model>/cfg_args`, JSON)."""
-    return load_json_file(os.path.join(model_path, "cfg_args"), "model config")
+    """The parameters a model was trained with (`<model>/cfg_args`)."""
+    path = os.path.join(model_path, "cfg_args")
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise ConfigError(f"model config not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"model config {path} cannot be read ({err})") from None
+    return parse_cfg_args(text, path)
 
 
 def combine_with_cfg_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None

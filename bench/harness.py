@@ -293,17 +293,20 @@ def run_command(args: list[str], log_path: str, threads: int) -> float:
     return time.perf_counter() - start
 
 
-def execute_run(run: RunSpec, preset: Preset, threads: int = 0) -> dict:
-    """Train, render and evaluate one run from scratch; returns its summary (for done.json)."""
+def execute_run(run: RunSpec, preset: Preset, threads: int = 0, device: str = "auto") -> dict:
+    """Train, render and evaluate one run from scratch on `device` (train.py / render.py's
+    --device); returns its summary (for done.json)."""
     if os.path.isdir(run.run_dir):
         shutil.rmtree(run.run_dir)   # an unfinished run: its partial outputs are not trusted
     os.makedirs(run.run_dir)
     log = os.path.join(run.run_dir, LOG_FILE)
     view = reference_view(run.scene_dir)
     thread_flags = ["--threads", str(threads)] if threads > 0 else []
+    device_flags = ["--device", device]
     seconds = {"train": run_command(
         ["train.py", "-s", run.scene_dir, "-m", run.run_dir, "--config_file", preset.train_config,
-         "--eval", "--seed", str(preset.seed), "--quiet", *thread_flags, *run.method.train_flags],
+         "--eval", "--seed", str(preset.seed), "--quiet", *thread_flags, *device_flags,
+         *run.method.train_flags],
         log, threads)}
     if preset.prompt_protocol == "reference_masks":
         prompt_flags = ["--reference_masks", os.path.join(run.scene_dir, "test_mask", view),
@@ -311,7 +314,7 @@ def execute_run(run: RunSpec, preset: Preset, threads: int = 0) -> dict:
     else:
         prompt_flags = ["--prompt_ids", os.path.join(run.scene_dir, "prompts.json")]
     seconds["render"] = run_command(
-        ["render.py", "-m", run.run_dir, "--skip_train", "--quiet", "--boundary_overlay",
+        ["render.py", "-m", run.run_dir, "--skip_train", "--quiet", "--boundary_overlay", *device_flags,
          "--mask_threshold", str(preset.mask_threshold), *prompt_flags], log, threads)
     result_dir = prediction_dir(run, preset)
     segmentation = evaluate_folder(os.path.join(run.scene_dir, "test_mask"),
@@ -515,7 +518,8 @@ def write_results(runs: list[RunSpec], preset: Preset, out_dir: str, command: st
 
 
 def run_benchmark(preset: Preset, out_dir: str, jobs: int = 1, ablations: bool = False,
-                  runner: Runner | None = None, command: str = "") -> tuple[dict[str, list[RunSpec]], str]:
+                  runner: Runner | None = None, command: str = "", device: str = "auto"
+                  ) -> tuple[dict[str, list[RunSpec]], str]:
     """Make the scenes, run what is not done, write the results folder. `runner` replaces
     `execute_run` (tests). Returns the runs by outcome and the path of summary.md."""
     out_dir = os.path.abspath(out_dir)
@@ -524,6 +528,6 @@ def run_benchmark(preset: Preset, out_dir: str, jobs: int = 1, ablations: bool =
         ensure_scene(scene, os.path.join(out_dir, "scenes", scene.name))
     cores = os.cpu_count() or 1
     threads = max(1, cores // jobs) if jobs > 1 else 0
-    runner = runner or (lambda run: execute_run(run, preset, threads))
+    runner = runner or (lambda run: execute_run(run, preset, threads, device))
     outcome = run_pending(runs, preset, runner, jobs)
     return outcome, write_results(runs, preset, out_dir, command)

@@ -1,6 +1,6 @@
 """Measurements that say whether IGD and LA-KNN do what the paper says, on a synthetic scene.
 
-A synthetic scene's geometry is known exactly (DESIGN section 7), so every Gaussian gets a
+A synthetic scene's geometry is known exactly (docs/design.md section 6), so every Gaussian gets a
 true object id: the id of the nearest ray-cast surface point. With it we can ask:
 - are the Gaussians with the largest identity gradient the boundary ones (IGD's premise)?
 - which share of a boundary Gaussian's neighbours belong to its own object, for global KNN
@@ -11,8 +11,6 @@ Use it on a validation scene, never on the benchmark's test masks.
 """
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 
 import cv2
@@ -20,10 +18,8 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from bench.synthetic.degrade import MaskDegradation
-from bench.synthetic.objects import build_scene, orbit_cameras, remove_object
 from bench.synthetic.raytrace import render_view
-from bench.synthetic.scene import SyntheticSceneConfig
+from bench.synthetic.scene import read_scene_config, scene_geometry
 from method.laknn import global_knn, local_adaptive_knn
 from utils.knn import knn
 
@@ -37,18 +33,8 @@ class SyntheticTruth:
 
 def synthetic_truth(scene_dir: str) -> SyntheticTruth:
     """Re-trace a scene written by `make_synthetic_scene` from its `scene_meta.json`."""
-    meta_path = os.path.join(scene_dir, "scene_meta.json")
-    if not os.path.isfile(meta_path):
-        raise FileNotFoundError(f"{meta_path} not found: diagnostics need a synthetic scene")
-    with open(meta_path) as fh:
-        meta = json.load(fh)
-    values = dict(meta["config"])
-    values["degradation"] = MaskDegradation(**values["degradation"])
-    config = SyntheticSceneConfig(**values)
-    full_scene = build_scene(config.seed, config.num_objects)
-    cameras = orbit_cameras(full_scene, config.num_views, config.width, config.height, config.fov_x_deg,
-                            config.elevation_deg, config.elevation_wave_deg)
-    scene = full_scene if config.without_object is None else remove_object(full_scene, config.without_object)
+    config, meta = read_scene_config(scene_dir)
+    scene, cameras = scene_geometry(config)
     id_maps, xyz, ids = {}, [], []
     for view, camera in zip(meta["views"], cameras):
         render = render_view(scene, camera, supersample=1)

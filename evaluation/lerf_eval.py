@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from evaluation.segmentation_metrics import boundary_iou, iou
-from utils.atomic_io import write_text_atomic
+from utils.atomic_io import read_json, write_text_atomic
 
 MASK_EXT = ".png"
 # Largest relative difference of height/width ratios for which a prediction is resized to gt.
@@ -161,7 +161,7 @@ def binarize_mask(image: np.ndarray) -> np.ndarray:
     return image > threshold
 
 
-def read_mask(path: str) -> np.ndarray:
+def read_binary_mask(path: str) -> np.ndarray:
     """Read a mask PNG as bool (H, W); an unreadable file raises ValueError naming it."""
     image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
     if image is None:
@@ -209,12 +209,12 @@ def evaluate_folder(gt_dir: str, pred_dir: str, dilation_ratio: float = 0.02,
         raise FileNotFoundError(f"prediction folder not found: {pred_dir}")
     scores, resized = [], []
     for view, prompt in pairs:
-        gt = read_mask(os.path.join(gt_dir, view, prompt + MASK_EXT))
+        gt = read_binary_mask(os.path.join(gt_dir, view, prompt + MASK_EXT))
         pred_path = prediction_path(pred_dir, view, prompt)
         if not os.path.isfile(pred_path):
             scores.append(MaskScore(view, prompt, 0.0, 0.0, missing=True))
             continue
-        pred = read_mask(pred_path)
+        pred = read_binary_mask(pred_path)
         if pred.shape != gt.shape:
             pred = resize_to(pred, gt.shape, pred_path)
             resized.append(pred_path)
@@ -352,13 +352,7 @@ def model_modules(pred_dir: str) -> tuple[bool | None, bool | None]:
 def read_runs_file(path: str) -> list[EvalEntry]:
     """Entries from a JSON list (or `{"runs": [...]}`) of objects with `scene`, `method`, `gt`,
     `pred` and optional booleans `igd`, `laknn`. Relative paths are relative to the file's folder."""
-    try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"runs file not found: {path}") from None
-    except ValueError as err:
-        raise ValueError(f"runs file {path} is not valid JSON ({err})") from None
+    data = read_json(path, "runs file")
     runs = data.get("runs") if isinstance(data, dict) else data
     if not isinstance(runs, list) or not runs:
         raise ValueError(f"runs file {path} must hold a non-empty list of runs (or {{\"runs\": [...]}})")

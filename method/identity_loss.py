@@ -13,19 +13,20 @@ from utils.loss_utils import neighbour_kl_loss
 
 class Identity3DLoss(NamedTuple):
     loss: torch.Tensor          # scalar, unweighted
-    fallback_fraction: float    # share of targets that used global KNN (1.0 for global KNN)
+    fallback_fraction: torch.Tensor  # scalar: share of targets that used global KNN (1 for global KNN)
 
 
-def sample_targets(num_points: int, max_points: int, sample_size: int,
-                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_targets(num_points: int, max_points: int, sample_size: int, generator: torch.Generator,
+                   device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """GG's sampling: a pool of at most `max_points` Gaussians, then `sample_size` targets
     from the pool. Returns (pool (P,) indices into all Gaussians, targets (M,) rows of the pool)."""
+    # The draws come from `generator` on the CPU, so a seed samples the same Gaussians on any device.
     if num_points > max_points:
         pool = torch.randperm(num_points, generator=generator)[:max_points]
     else:
         pool = torch.arange(num_points)
     targets = torch.randperm(pool.numel(), generator=generator)[:sample_size]
-    return pool, targets
+    return pool.to(device), targets.to(device)
 
 
 def identity_3d_loss(xyz: torch.Tensor, probs: torch.Tensor, k: int, max_points: int,
@@ -37,7 +38,7 @@ def identity_3d_loss(xyz: torch.Tensor, probs: torch.Tensor, k: int, max_points:
     xyz: (N, 3) positions; probs: (N, C) class probabilities; position_grads: (N, 3)
     accumulated dL/dx for LA-KNN, or None for global KNN; ranking: LA-KNN's candidate order.
     """
-    pool, targets = sample_targets(xyz.shape[0], max_points, sample_size, generator)
+    pool, targets = sample_targets(xyz.shape[0], max_points, sample_size, generator, xyz.device)
     pool_xyz = xyz[pool].detach()
     k = min(k, pool.numel())
     if position_grads is None:
@@ -46,4 +47,5 @@ def identity_3d_loss(xyz: torch.Tensor, probs: torch.Tensor, k: int, max_points:
         selection = local_adaptive_knn(pool_xyz, position_grads[pool], targets, k, num_candidates,
                                        ranking)
     loss = neighbour_kl_loss(probs[pool], targets, selection.rows)
-    return Identity3DLoss(loss, selection.fallback.float().mean().item())
+    # A tensor, not a float: reading it would wait for the device every step; the trainer logs it now and then.
+    return Identity3DLoss(loss, selection.fallback.float().mean())

@@ -1,5 +1,5 @@
 """Identity Gradient Guided Densification (IGD, paper section 3.4; its Algorithm 1 was lost,
-DESIGN section 5 gives our reading).
+docs/design.md section 4 gives our reading).
 
 Gaussians on an object boundary receive conflicting identity supervision, so the gradient
 of the loss with respect to their identity encoding stays large. Every IGD round:

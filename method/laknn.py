@@ -6,7 +6,7 @@ position gradient), the candidates are its `num_candidates` Euclidean nearest ne
 each candidate i has projection p_i = (x_i - x_t) . d_t; those with p_i > 0 (ahead of t,
 towards where t is being pulled: its own object's side, the paper assumes) are kept and the
 first K taken, nearest first (`rank_by="distance"`, the default) or by smallest p_i
-(`"projection"`, DESIGN's literal reading). Smallest p_i favours candidates far off to the
+(`"projection"`, the literal reading (docs/design.md)). Smallest p_i favours candidates far off to the
 side, in the plane through t: on our validation scene their own-object share was 1-3.5 points
 lower (BENCHMARKS.md, which also measures how weakly d_t points home there). A target with no
 usable gradient, or no candidate ahead, falls back to its global KNN. A target with
@@ -35,7 +35,7 @@ def global_knn(points: torch.Tensor, targets: torch.Tensor, k: int) -> Neighbour
     """The k Euclidean nearest points of each target, the target itself included (as Gaussian
     Grouping's loss does: its own KL term is zero)."""
     _, rows = knn(points[targets], points, k)
-    return NeighbourSelection(rows, torch.ones(targets.shape[0], dtype=torch.bool))
+    return NeighbourSelection(rows, torch.ones(targets.shape[0], dtype=torch.bool, device=targets.device))
 
 
 def local_adaptive_knn(points: torch.Tensor, position_grads: torch.Tensor, targets: torch.Tensor,
@@ -62,7 +62,7 @@ def local_adaptive_knn(points: torch.Tensor, position_grads: torch.Tensor, targe
     ahead = (projection > 0) & (candidates != targets[:, None])
     # The candidates come nearest first, so their column is their distance rank.
     key = projection if rank_by == "projection" else torch.arange(
-        projection.shape[1], dtype=projection.dtype).expand_as(projection)
+        projection.shape[1], dtype=projection.dtype, device=projection.device).expand_as(projection)
     key = torch.where(ahead, key, torch.full_like(key, float("inf")))
     order = key.argsort(dim=1, stable=True)[:, :k]
     rows = candidates.gather(1, order)

@@ -54,10 +54,12 @@ class Scene:
         scene_type = detect_scene_type(args.source_path)
         if scene_type == "Colmap":
             scene_info = sceneLoadTypeCallbacks["Colmap"](
-                args.source_path, args.images, args.eval, object_path=args.object_path)
+                args.source_path, args.images, args.eval, object_path=args.object_path,
+                random_init=args.random_init)
         else:
             scene_info = sceneLoadTypeCallbacks["Blender"](
-                args.source_path, args.white_background, args.eval, object_path=args.object_path)
+                args.source_path, args.white_background, args.eval, object_path=args.object_path,
+                random_init=args.random_init)
 
         if self.loaded_iter is None:
             os.makedirs(self.model_path, exist_ok=True)
@@ -69,8 +71,10 @@ class Scene:
         self.train_cameras = {}
         self.test_cameras = {}
         for scale in resolution_scales:
-            self.train_cameras[scale] = cameraList_from_camInfos(scene_info.train_cameras, scale, args)
-            self.test_cameras[scale] = cameraList_from_camInfos(scene_info.test_cameras, scale, args)
+            self.train_cameras[scale] = cameraList_from_camInfos(scene_info.train_cameras, scale, args,
+                                                                 gaussians.device)
+            self.test_cameras[scale] = cameraList_from_camInfos(scene_info.test_cameras, scale, args,
+                                                                gaussians.device)
 
         if self.loaded_iter is not None:
             self.gaussians.load_ply(os.path.join(point_cloud_dir(self.model_path, self.loaded_iter),

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import torch
 
+from gaussian_renderer.device import resolve_data_device
 from scene.cameras import Camera, camera_centre
 from scene.dataset_readers import CameraInfo
 from utils import image_io
@@ -18,14 +19,17 @@ MAX_AUTO_WIDTH = 1600  # 3DGS: wider images are downscaled unless -r is given
 RESOLUTION_DIVISORS = (1, 2, 4, 8)
 
 
-def cameraList_from_camInfos(cam_infos: list, resolution_scale: float, args) -> list[Camera]:
+def cameraList_from_camInfos(cam_infos: list, resolution_scale: float, args,
+                             device: torch.device | str = "cpu") -> list[Camera]:
     """Load every view. `args` provides `resolution` (-r), `white_background`,
-    `num_classes`, `allow_missing_masks` and `data_device`."""
-    return [loadCam(args, uid, cam_info, resolution_scale)
+    `num_classes`, `allow_missing_masks` and `data_device`; matrices go to `device`."""
+    data_device = resolve_data_device(args.data_device, torch.device(device))
+    return [loadCam(args, uid, cam_info, resolution_scale, data_device, device)
             for uid, cam_info in enumerate(cam_infos)]
 
 
-def loadCam(args, uid: int, cam_info: CameraInfo, resolution_scale: float) -> Camera:
+def loadCam(args, uid: int, cam_info: CameraInfo, resolution_scale: float,
+            data_device: torch.device | str = "cpu", device: torch.device | str | None = None) -> Camera:
     """One view: RGB image (3, H, W) and object ids (H, W) at the `-r` resolution.
 
     The mask is matched to the image's size first (nearest neighbour, warned once), then
@@ -49,7 +53,7 @@ def loadCam(args, uid: int, cam_info: CameraInfo, resolution_scale: float) -> Ca
     return Camera(uid=uid, R=cam_info.R, T=cam_info.T, FoVx=cam_info.FovX, FoVy=cam_info.FovY,
                   image=torch.from_numpy(image).permute(2, 0, 1),
                   objects=None if objects is None else torch.from_numpy(objects.astype(np.int64)),
-                  image_name=cam_info.image_name, data_device=args.data_device)
+                  image_name=cam_info.image_name, data_device=data_device, device=device)
 
 
 def camera_to_json(index: int, cam_info: CameraInfo) -> dict:
@@ -97,7 +101,7 @@ def _load_objects(cam_info: CameraInfo, image_size: tuple[int, int],
         raise DataError(f"{cam_info.image_path}: no object mask for this image ({expected}). "
                         "Pass --allow_missing_masks to train such views without the 2D "
                         "identity loss.")
-    ids = image_io.read_mask(mask_path)
+    ids = image_io.read_id_map(mask_path)
     too_large = np.unique(ids[ids >= args.num_classes])
     if too_large.size:
         raise DataError(f"{mask_path}: mask id {int(too_large[0])} is >= num_classes "

@@ -27,9 +27,10 @@ class Camera:
 
     def __init__(self, uid: int, R: np.ndarray, T: np.ndarray, FoVx: float, FoVy: float,
                  image: torch.Tensor, objects: Optional[torch.Tensor], image_name: str,
-                 data_device: str = "cpu"):
+                 data_device: str | torch.device = "cpu", device: str | torch.device | None = None):
         """image: (3, H, W) float in [0, 1]; objects: (H, W) integer ids, or None when
-        the view has no mask (it is then trained without the 2D identity loss)."""
+        the view has no mask (it is then trained without the 2D identity loss). They are kept
+        on `data_device`; the camera matrices live on the compute `device` (default: the same)."""
         if objects is not None and tuple(objects.shape) != tuple(image.shape[1:]):
             raise ValueError(f"view {image_name}: objects {tuple(objects.shape)} do not match "
                              f"the image {tuple(image.shape[1:])}")
@@ -50,7 +51,8 @@ class Camera:
         # Contiguous copies: the rasterizer extensions read these buffers directly.
         world_view = torch.tensor(getWorld2View2(self.R, self.T)).T.contiguous()
         projection = getProjectionMatrix(self.znear, self.zfar, self.FoVx, self.FoVy).T.contiguous()
-        self.world_view_transform = world_view.to(self.data_device)
-        self.projection_matrix = projection.to(self.data_device)
+        self.device = self.data_device if device is None else torch.device(device)
+        self.world_view_transform = world_view.to(self.device)
+        self.projection_matrix = projection.to(self.device)
         self.full_proj_transform = self.world_view_transform @ self.projection_matrix
         self.camera_center = torch.linalg.inv(self.world_view_transform)[3, :3]

@@ -137,9 +137,9 @@ def _mask_path(scene_path: str, object_path: Optional[str], image_name: str) -> 
 
 
 def _random_init_warning(source: str, cloud: BasicPointCloud, centre: np.ndarray,
-                         half_size: float) -> None:
+                         half_size: float, reason: str = "no initial points") -> None:
     warn_once(f"random_init:{source}",
-              f"{source}: no initial points; starting from {len(cloud.points)} random points in "
+              f"{source}: {reason}; starting from {len(cloud.points)} random points in "
               f"the cube centred at {np.round(centre, 3).tolist()} with half-size {half_size:.3g}. "
               "The points are kept in memory: nothing (no points3D.ply cache) is written into "
               "the scene folder.")
@@ -150,9 +150,11 @@ def _random_init_warning(source: str, cloud: BasicPointCloud, centre: np.ndarray
 
 
 def readColmapSceneInfo(path: str, images: Optional[str], eval: bool,
-                        object_path: str = "object_mask", llffhold: int = 8) -> SceneInfo:
+                        object_path: str = "object_mask", llffhold: int = 8,
+                        random_init: bool = False) -> SceneInfo:
     """Read `<path>/sparse/0` (or `<path>/sparse`), binary or text, with images in
-    `<path>/<images>` (default "images"). Only PINHOLE and SIMPLE_PINHOLE cameras."""
+    `<path>/<images>` (default "images"). Only PINHOLE and SIMPLE_PINHOLE cameras.
+    `random_init` (GG's flag) starts from random points even where the model has points."""
     model_dir = find_colmap_model(path)
     images_dir = os.path.join(path, images or "images")
     if not os.path.isdir(images_dir):
@@ -162,10 +164,11 @@ def readColmapSceneInfo(path: str, images: Optional[str], eval: bool,
     train, test = split_train_test(cam_infos, path, eval, llffhold)
     nerf_normalization = getNerfppNorm(train)
     point_cloud = _colmap_point_cloud(reconstruction)
-    if len(point_cloud.points) == 0:
+    if random_init or len(point_cloud.points) == 0:
         centre, half_size = -nerf_normalization["translate"], nerf_normalization["radius"]
         point_cloud = random_point_cloud(centre, half_size)
-        _random_init_warning(model_dir, point_cloud, centre, half_size)
+        _random_init_warning(model_dir, point_cloud, centre, half_size,
+                             "--random_init" if random_init else "no initial points")
     return SceneInfo(point_cloud=point_cloud, train_cameras=train, test_cameras=test,
                      nerf_normalization=nerf_normalization, ply_path=None)
 
@@ -251,7 +254,8 @@ def _colmap_point_cloud(reconstruction: pycolmap.Reconstruction) -> BasicPointCl
 
 
 def readNerfSyntheticInfo(path: str, white_background: bool, eval: bool,
-                          object_path: str = "object_mask", llffhold: int = 8) -> SceneInfo:
+                          object_path: str = "object_mask", llffhold: int = 8,
+                          random_init: bool = False) -> SceneInfo:
     """Read a transforms scene: Blender synthetic (`transforms_train.json`, and
     `transforms_test.json` as the test split) or the instant-ngp form (one
     `transforms.json`, split as COLMAP scenes: `test_mask/` folders, else every
@@ -293,14 +297,15 @@ def readNerfSyntheticInfo(path: str, white_background: bool, eval: bool,
         train, test = split_train_test(cams_per_file[0], path, eval, llffhold)
     nerf_normalization = getNerfppNorm(train)
 
-    ply_path = _transforms_ply_path(path, contents[0])
+    ply_path = None if random_init else _transforms_ply_path(path, contents[0])
     if ply_path is not None:
         point_cloud = fetchPly(ply_path)
     else:
         centre = np.zeros(3) if blender else -nerf_normalization["translate"]
         half_size = BLENDER_INIT_HALF_SIZE if blender else nerf_normalization["radius"]
         point_cloud = random_point_cloud(centre, half_size)
-        _random_init_warning(path, point_cloud, centre, half_size)
+        _random_init_warning(path, point_cloud, centre, half_size,
+                             "--random_init" if random_init else "no initial points")
     return SceneInfo(point_cloud=point_cloud, train_cameras=train, test_cameras=test,
                      nerf_normalization=nerf_normalization, ply_path=ply_path)
 

@@ -27,12 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from utils.general_utils import (
-    build_scaling_rotation,
-    get_expon_lr_func,
-    inverse_sigmoid,
-    strip_symmetric,
-)
+from utils.general_utils import build_scaling_rotation, get_expon_lr_func, inverse_sigmoid, strip_symmetric
 from utils.graphics_utils import BasicPointCloud
 from utils.knn import mean_sq_dist_to_3nn
 from utils.ply_io import GaussianPlyArrays, read_gaussian_ply, write_gaussian_ply
@@ -232,8 +227,9 @@ class GaussianModel:
         return num_new
 
     # ----------------------------------------------------------------- files and checkpoints
-    def save_ply(self, path: str) -> None:
-        """Write the Gaussians as a 3DGS PLY with `obj_dc_*` identity channels (atomically)."""
+    def save_ply(self, path: str, with_identity: bool = True) -> None:
+        """Write the Gaussians as a 3DGS PLY with `obj_dc_*` identity channels (atomically);
+        `with_identity=False` writes the 3DGS attributes only, for viewers that reject others."""
         def rows(param: torch.Tensor) -> np.ndarray:
             # 3DGS stores SH channel-major: (N, K, 3) -> (N, 3, K) -> (N, 3K)
             return param.detach().transpose(1, 2).flatten(start_dim=1).cpu().numpy()
@@ -245,7 +241,7 @@ class GaussianModel:
             opacity=self._opacity.detach().cpu().numpy(),
             scale=self._scaling.detach().cpu().numpy(),
             rotation=self._rotation.detach().cpu().numpy(),
-            obj_dc=rows(self._objects_dc),
+            obj_dc=rows(self._objects_dc) if with_identity else None,
         ))
 
     def load_ply(self, path: str) -> None:

@@ -27,15 +27,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from arguments import (  # noqa: E402
-    GradiSegParams,
-    ModelParams,
-    OptimizationParams,
-    PipelineParams,
-    RunParams,
-    extract,
-    parse_training_args,
-)
+from arguments import GradiSegParams, parse_training_args  # noqa: E402
 from method.identity_loss import identity_3d_loss  # noqa: E402
 from training.trainer import Trainer, checkpoint_path  # noqa: E402
 
@@ -58,8 +50,7 @@ def time_segment(scene: str, model: str, config: str, start: int, count: int) ->
     `start`, and the number of Gaussians at the end."""
     args = parse_training_args(["-s", scene, "-m", model, "--config_file", os.path.join(ROOT, config),
                                 "--eval", "--quiet", "--start_checkpoint", checkpoint_path(model, start)])
-    trainer = Trainer(extract(ModelParams, args), extract(OptimizationParams, args),
-                      extract(PipelineParams, args), extract(GradiSegParams, args), extract(RunParams, args))
+    trainer = Trainer.from_args(args)
     began = time.perf_counter()
     for iteration in range(start + 1, start + count + 1):
         trainer.train_step(iteration)

@@ -13,17 +13,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from arguments import (  # noqa: E402
-    GROUPS,
-    GradiSegParams,
-    ModelParams,
-    OptimizationParams,
-    PipelineParams,
-    RunParams,
-    add_group,
-    combine_with_cfg_args,
-    extract,
-)
+from arguments import GROUPS, add_group, combine_with_cfg_args  # noqa: E402
 from bench.method_diagnostics import (  # noqa: E402
     PixelAccuracy,
     boundary_band,
@@ -76,10 +66,8 @@ def per_view_gradients(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 def main(argv=None) -> int:
     args = combine_with_cfg_args(build_parser(), argv)
-    run = extract(RunParams, args)
-    run.start_checkpoint, run.quiet = args.checkpoint, True
-    trainer = Trainer(extract(ModelParams, args), extract(OptimizationParams, args),
-                      extract(PipelineParams, args), extract(GradiSegParams, args), run)
+    args.start_checkpoint, args.quiet = args.checkpoint, True
+    trainer = Trainer.from_args(args)
     gaussians, classifier = trainer.gaussians, trainer.classifier
     truth = synthetic_truth(args.source_path)
     xyz = gaussians.get_xyz.detach()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Write a synthetic scene in the GradiSeg / Gaussian Grouping layout (DESIGN section 7).
+"""Write a synthetic scene in the GradiSeg / Gaussian Grouping layout (docs/design.md section 6).
 
     python scripts/make_synthetic_scene.py data/synthetic/seed0
     python scripts/make_synthetic_scene.py data/synthetic/seed0_noisy --mask_jitter 2 --swap_fraction 0.1

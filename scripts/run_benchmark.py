@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs in parallel (default 1: one training already keeps two cores busy; "
                              "with N jobs each gets cores/N threads)")
+    parser.add_argument("--device", default="auto", help="train.py / render.py --device (auto, cpu, cuda[:N])")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or os.path.join("output", f"bench_{preset.name}")
         command = "python scripts/run_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
         outcome, summary = run_benchmark(preset, out, jobs=args.jobs, ablations=args.ablations,
-                                         command=command.strip())
+                                         command=command.strip(), device=args.device)
     except (OSError, ValueError) as err:
         print(f"run_benchmark.py: error: {err}", file=sys.stderr)
         return 1

@@ -12,6 +12,8 @@ import subprocess
 
 import pytest
 
+from utils.errors import reset_warn_once
+
 
 def make_scene(out_dir, *extra_args):
     """Run the synthetic scene maker as a user would; returns the scene folder."""
@@ -25,3 +27,11 @@ def tiny_scene(tmp_path_factory):
     """A small synthetic COLMAP scene: 16 views of 64x48 px, 3 objects, exact masks."""
     return make_scene(tmp_path_factory.mktemp("scenes") / "tiny", "--seed", 0, "--num_views", 16,
                       "--width", 64, "--height", 48, "--num_objects", 3)
+
+
+@pytest.fixture(autouse=True)
+def fresh_warnings():
+    """Every test sees warn_once's warnings afresh."""
+    reset_warn_once()
+    yield
+    reset_warn_once()

@@ -15,17 +15,11 @@ from PIL import Image
 from scene.camera_loading import camera_to_json, cameraList_from_camInfos, target_resolution
 from scene.cameras import Camera
 from scene.dataset_readers import CameraInfo
-from utils.errors import DataError, DataWarning, reset_warn_once
+from utils.errors import DataError, DataWarning
 from utils.graphics_utils import focal2fov, getProjectionMatrix, look_at_world_to_camera
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-@pytest.fixture(autouse=True)
-def fresh_warnings():
-    reset_warn_once()
-    yield
-    reset_warn_once()
 
 
 def _args(**overrides) -> SimpleNamespace:

@@ -19,17 +19,11 @@ from scene.dataset_readers import (
     readNerfSyntheticInfo,
     split_train_test,
 )
-from utils.errors import DataError, DataWarning, reset_warn_once
+from utils.errors import DataError, DataWarning
 from utils.graphics_utils import focal2fov, fov2focal, getWorld2View2, look_at_world_to_camera
 
 WIDTH, HEIGHT = 24, 16
 
-
-@pytest.fixture(autouse=True)
-def fresh_warnings():
-    reset_warn_once()
-    yield
-    reset_warn_once()
 
 
 def _orbit_w2c(count: int, radius: float = 4.0) -> list:

@@ -7,12 +7,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from method.densification import (
-    densify_and_clone,
-    densify_and_prune,
-    densify_and_split,
-    replace_gaussians,
-)
+from method.densification import densify_and_clone, densify_and_prune, densify_and_split, replace_gaussians
 from method.statistics import DENSIFICATION_FIELDS, ROW_SHAPES, GaussianStatistics
 from tests.test_gaussian_model import GROUPS, adam_rows, make_model, take_steps
 

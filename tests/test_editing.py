@@ -29,7 +29,7 @@ from tests.test_reference_rasterizer import make_camera
 from utils import sh_utils
 from utils.general_utils import build_rotation
 from utils.graphics_utils import look_at_world_to_camera
-from utils.image_io import read_mask, read_rgb
+from utils.image_io import read_id_map, read_rgb
 from utils.sh_utils import C1, eval_sh
 
 PIPE = SimpleNamespace(convert_SHs_python=False, compute_cov3D_python=False, debug=False, backend="auto")
@@ -251,12 +251,12 @@ def test_removal_leaves_no_trace_of_the_id_and_uncovers_the_background(trained):
     id_folder = os.path.join(out, "test", f"ours_{model_folder.load_model(out).iteration}", "objects_pred_id")
     assert sorted(os.listdir(id_folder)) == sorted(c.image_name + ".png" for c in trained.test_cameras)
     for name in os.listdir(id_folder):
-        assert not np.any(read_mask(os.path.join(id_folder, name)) == REMOVED), name
+        assert not np.any(read_id_map(os.path.join(id_folder, name)) == REMOVED), name
     original, edited = model_folder.load_model(trained.model), model_folder.load_model(out)
     assert edited.gaussians.num_points < original.gaussians.num_points
     ious_before, ious_after, squared_before, squared_after, pixels = [], [], 0.0, 0.0, 0
     for camera in trained.train_cameras + trained.test_cameras:
-        region = read_mask(os.path.join(trained.scene, "object_mask", camera.image_name + ".png")) == REMOVED
+        region = read_id_map(os.path.join(trained.scene, "object_mask", camera.image_name + ".png")) == REMOVED
         truth = read_rgb(os.path.join(trained.without, "images", camera.image_name + ".png"), False)
         (rgb_before, ids_before), (rgb_after, ids_after) = rgb_and_ids(original, camera), rgb_and_ids(edited, camera)
         ious_before.append(iou(ids_before == REMOVED, region))

@@ -8,15 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation.lerf_eval import binarize_mask, evaluate_folder, read_mask, resize_to
+from evaluation.lerf_eval import binarize_mask, evaluate_folder, read_binary_mask, resize_to
+from tests.test_segmentation_metrics import rect
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def rect(shape, rows, cols):
-    mask = np.zeros(shape, dtype=bool)
-    mask[rows[0]:rows[1] + 1, cols[0]:cols[1] + 1] = True
-    return mask
 
 
 def write_mask(path, mask, on_value=255, channels=1):
@@ -133,7 +130,7 @@ def test_unreadable_files_are_named(scene):
     with pytest.raises(ValueError, match=r"cannot read mask image .*v1.apple\.png"):
         evaluate_folder(str(gt), str(pred))
     with pytest.raises(ValueError, match="cannot read mask image"):
-        read_mask(str(gt / "notes.txt"))
+        read_binary_mask(str(gt / "notes.txt"))
 
 
 def test_missing_or_empty_folders_are_errors(tmp_path):

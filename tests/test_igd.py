@@ -1,4 +1,4 @@
-"""IGD (paper section 3.4, DESIGN section 5): selection, boundary normals, the split, and
+"""IGD (paper section 3.4, docs/design.md section 4): selection, boundary normals, the split, and
 the optimiser-state bookkeeping."""
 import math
 from types import SimpleNamespace

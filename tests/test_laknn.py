@@ -1,4 +1,4 @@
-"""LA-KNN on hand-built point sets (paper eq. 4, DESIGN section 5)."""
+"""LA-KNN on hand-built point sets (paper eq. 4, docs/design.md section 4)."""
 import pytest
 import torch
 

@@ -5,15 +5,7 @@ import os
 import pytest
 import torch
 
-from arguments import (
-    GradiSegParams,
-    ModelParams,
-    OptimizationParams,
-    PipelineParams,
-    RunParams,
-    extract,
-    parse_training_args,
-)
+from arguments import parse_training_args
 from training.trainer import Trainer, TrainingDiverged
 
 TINY_RUN = ["--iterations", "40", "--densify_from_iter", "5", "--densify_until_iter", "35",
@@ -26,9 +18,7 @@ TINY_RUN = ["--iterations", "40", "--densify_from_iter", "5", "--densify_until_i
 
 def make_trainer(scene, model_dir, *extra) -> Trainer:
     args = parse_training_args(["-s", scene, "-m", str(model_dir), *TINY_RUN, *extra])
-    return Trainer(extract(ModelParams, args), extract(OptimizationParams, args),
-                   extract(PipelineParams, args), extract(GradiSegParams, args),
-                   extract(RunParams, args))
+    return Trainer.from_args(args)
 
 
 def parameters(trainer: Trainer) -> dict:

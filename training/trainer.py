@@ -8,6 +8,7 @@ bit-exact.
 """
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import random
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from arguments import GradiSegParams, ModelParams, OptimizationParams, PipelineParams, RunParams
+from arguments import GradiSegParams, ModelParams, OptimizationParams, PipelineParams, RunParams, extract
 from gaussian_renderer import render
+from gaussian_renderer.device import resolve_device
 from method.strategy import GradiSegStrategy
 from scene import Scene
 from scene.gaussian_model import GaussianModel
@@ -26,8 +28,9 @@ from scene.identity_classifier import IdentityClassifier
 from training.run_logger import RunLogger
 from training.view_sampler import ViewSampler
 from utils.atomic_io import torch_load_checked, torch_save_atomic
-from utils.general_utils import seed_everything
+from utils.general_utils import seed_everything, tree_to
 from utils.loss_utils import identity_ce_loss, photometric_loss, psnr
+from utils.visualization import colorize_ids, side_by_side, to_uint8_rgb
 
 # 2: the per-Gaussian statistics moved from the model's state to the strategy's.
 CHECKPOINT_FORMAT = 2
@@ -46,6 +49,17 @@ class StepResult:
     psnr: float
 
 
+@dataclass
+class StepLosses:
+    """The loss terms of one iteration (scalars on the training device) and what they came from."""
+    total: torch.Tensor
+    photometric: torch.Tensor
+    identity_2d: torch.Tensor
+    identity_3d: torch.Tensor
+    render: dict               # render()'s outputs for the view
+    gt_image: torch.Tensor     # (3, H, W) on the training device
+
+
 def checkpoint_path(model_path: str, iteration: int) -> str:
     return os.path.join(model_path, f"chkpnt{iteration}.pth")
 
@@ -61,68 +75,90 @@ class Trainer:
         # Same seed, same result across processes: the 3D loss's indexed gathers otherwise
         # accumulate their gradients in a thread-dependent order.
         torch.use_deterministic_algorithms(True, warn_only=True)
-        self.gaussians = GaussianModel(dataset.sh_degree, dataset.num_objects)
+        self.device = resolve_device(pipe.device)
+        self.gaussians = GaussianModel(dataset.sh_degree, dataset.num_objects, self.device)
         self.scene = Scene(dataset, self.gaussians)
         self.gaussians.training_setup(opt)
         self.strategy.initialize(self.gaussians)
-        self.classifier = IdentityClassifier(dataset.num_objects, dataset.num_classes)
+        self.classifier = IdentityClassifier(dataset.num_objects, dataset.num_classes).to(self.device)
         self.cls_optimizer = torch.optim.Adam(self.classifier.parameters(), lr=opt.classifier_lr)
         self.view_sampler = ViewSampler(len(self.scene.getTrainCameras()), run.seed)
         self.identity_generator = torch.Generator().manual_seed(run.seed)
         bg = [1.0, 1.0, 1.0] if dataset.white_background else [0.0, 0.0, 0.0]
-        self.background = torch.tensor(bg, dtype=torch.float32)
+        self.background = torch.tensor(bg, dtype=torch.float32, device=self.device)
         self.first_iteration = 1
         self.last_checkpoint: str | None = None
         if run.start_checkpoint:
             self.load_checkpoint(run.start_checkpoint)
-        self.logger = RunLogger(dataset.model_path, resume=bool(run.start_checkpoint))
+        self.logger = RunLogger(dataset.model_path, resume=bool(run.start_checkpoint),
+                                use_wandb=run.use_wandb, run_config={
+                                    **vars(dataset), **vars(opt), **vars(method), **vars(run)})
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "Trainer":
+        """A trainer from `parse_training_args`'s namespace (all five parameter groups)."""
+        return cls(extract(ModelParams, args), extract(OptimizationParams, args), extract(PipelineParams, args),
+                   extract(GradiSegParams, args), extract(RunParams, args))
 
     # ----------------------------------------------------------------------------- one step
     def train_step(self, iteration: int) -> StepResult:
+        """One iteration: losses, backward, the strategy's post-backward step, optimiser steps."""
+        gaussians = self.gaussians
+        losses = self.compute_losses(iteration)
+        if not torch.isfinite(losses.total):
+            raise TrainingDiverged(
+                f"loss became {losses.total.item()} at iteration {iteration} (photometric "
+                f"{losses.photometric.item():.4g}, identity 2D {losses.identity_2d.item():.4g}, identity 3D "
+                f"{losses.identity_3d.item():.4g}); stopped without saving. Last good checkpoint: "
+                f"{self.last_checkpoint or 'none written in this run'}. Lower the learning "
+                f"rates or check the input data.")
+        with torch.autograd.set_detect_anomaly(self.run_params.detect_anomaly):
+            losses.total.backward()
+
+        with torch.no_grad():
+            for event in self.strategy.step_post_backward(iteration, gaussians, self.classifier, losses.render,
+                                                          self.scene.cameras_extent):
+                self.logger.event(event.name, iteration, **event.fields)
+            self.optimizer_steps()
+            image_psnr = psnr(losses.render["render"], losses.gt_image).item()
+        return StepResult(losses.total.item(), losses.photometric.item(), losses.identity_2d.item(),
+                          losses.identity_3d.item(), image_psnr)
+
+    def compute_losses(self, iteration: int) -> StepLosses:
+        """Render this iteration's view and compute every loss term (no data-dependent control
+        flow: it also runs on the shape-only meta device)."""
         gaussians, opt = self.gaussians, self.opt
         gaussians.update_learning_rate(iteration)
         if iteration % opt.sh_increase_interval == 0:
             gaussians.oneupSHdegree()
 
         camera = self.scene.getTrainCameras()[self.view_sampler.next()]
+        if iteration == self.run_params.debug_from:
+            self.pipe.debug = True
         out = render(camera, gaussians, self.pipe, self.background)
-        image = out["render"]
-        gt_image = camera.original_image
-        loss_rgb = photometric_loss(image, gt_image, opt.lambda_dssim)
+        gt_image = camera.original_image.to(self.device, non_blocking=True)
+        loss_rgb = photometric_loss(out["render"], gt_image, opt.lambda_dssim)
 
-        loss_2d = torch.zeros(())
+        loss_2d = torch.zeros((), device=self.device)
         if camera.objects is not None:
             logits = self.classifier(out["render_object"])
-            loss_2d = identity_ce_loss(logits, camera.objects)
+            loss_2d = identity_ce_loss(logits, camera.objects.to(self.device, non_blocking=True))
 
-        loss_3d = torch.zeros(())
+        loss_3d = torch.zeros((), device=self.device)
         result_3d = self.strategy.identity_loss_3d(iteration, gaussians, self.classifier,
                                                    self.identity_generator)
         if result_3d is not None:
             loss_3d = opt.reg3d_lambda_val * result_3d.loss
             if self.strategy.schedule.laknn(iteration) and iteration % 100 == 0:
-                self.logger.scalar("laknn/fallback_fraction", result_3d.fallback_fraction, iteration)
+                self.logger.scalar("laknn/fallback_fraction", result_3d.fallback_fraction.item(), iteration)
+        total = loss_rgb + opt.lambda_obj_2d * loss_2d + loss_3d
+        return StepLosses(total, loss_rgb, loss_2d, loss_3d, out, gt_image)
 
-        loss = loss_rgb + opt.lambda_obj_2d * loss_2d + loss_3d
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"loss became {loss.item()} at iteration {iteration} (photometric "
-                f"{loss_rgb.item():.4g}, identity 2D {loss_2d.item():.4g}, identity 3D "
-                f"{loss_3d.item():.4g}); stopped without saving. Last good checkpoint: "
-                f"{self.last_checkpoint or 'none written in this run'}. Lower the learning "
-                f"rates or check the input data.")
-        loss.backward()
-
-        with torch.no_grad():
-            for event in self.strategy.step_post_backward(iteration, gaussians, self.classifier, out,
-                                                          self.scene.cameras_extent):
-                self.logger.event(event.name, iteration, **event.fields)
-            gaussians.optimizer.step()
-            gaussians.optimizer.zero_grad(set_to_none=True)
-            self.cls_optimizer.step()
-            self.cls_optimizer.zero_grad(set_to_none=True)
-            image_psnr = psnr(image, gt_image).item()
-        return StepResult(loss.item(), loss_rgb.item(), loss_2d.item(), loss_3d.item(), image_psnr)
+    def optimizer_steps(self) -> None:
+        self.gaussians.optimizer.step()
+        self.gaussians.optimizer.zero_grad(set_to_none=True)
+        self.cls_optimizer.step()
+        self.cls_optimizer.zero_grad(set_to_none=True)
 
     # ------------------------------------------------------------------------- the loop
     def run(self) -> dict:
@@ -176,10 +212,15 @@ class Trainer:
             psnrs, accuracies = [], []
             for camera in cameras:
                 out = render(camera, self.gaussians, self.pipe, self.background)
-                psnrs.append(psnr(out["render"].clamp(0, 1), camera.original_image).item())
+                gt_image = camera.original_image.to(self.device)
+                psnrs.append(psnr(out["render"].clamp(0, 1), gt_image).item())
+                pred = self.classifier(out["render_object"]).argmax(dim=0)
                 if camera.objects is not None:
-                    pred = self.classifier(out["render_object"]).argmax(dim=0)
-                    accuracies.append((pred == camera.objects).float().mean().item())
+                    accuracies.append((pred == camera.objects.to(self.device)).float().mean().item())
+                if camera is cameras[0]:  # one picture per split: render | ground truth | ids
+                    self.logger.image(f"{split}/{camera.image_name}", side_by_side([
+                        to_uint8_rgb(out["render"]), to_uint8_rgb(gt_image),
+                        colorize_ids(pred.cpu().numpy())]), iteration)
             report[split] = {"psnr": sum(psnrs) / len(psnrs)}
             if accuracies:
                 report[split]["id_accuracy"] = sum(accuracies) / len(accuracies)
@@ -192,9 +233,11 @@ class Trainer:
     def save(self, iteration: int) -> None:
         folder = self.scene.save(iteration)
         torch_save_atomic(self.classifier.state_dict(), os.path.join(folder, "classifier.pth"))
+        if self.run_params.export_plain_ply:
+            self.gaussians.save_ply(os.path.join(folder, "point_cloud_plain.ply"), with_identity=False)
 
     def save_checkpoint(self, iteration: int) -> str:
-        state = {
+        state = tree_to({
             "format": CHECKPOINT_FORMAT,
             "iteration": iteration,
             "gaussians": self.gaussians.capture(),
@@ -203,9 +246,10 @@ class Trainer:
             "cls_optimizer": self.cls_optimizer.state_dict(),
             "view_sampler": self.view_sampler.state_dict(),
             "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
                     "identity": self.identity_generator.get_state(),
                     "python": random.getstate()},
-        }
+        }, "cpu")  # device-free: a checkpoint resumes on any device
         path = checkpoint_path(self.dataset.model_path, iteration)
         torch_save_atomic(state, path)
         self.last_checkpoint = path
@@ -222,6 +266,8 @@ class Trainer:
         self.cls_optimizer.load_state_dict(state["cls_optimizer"])
         self.view_sampler.load_state_dict(state["view_sampler"])
         torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"].get("cuda") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.identity_generator.set_state(state["rng"]["identity"])
         version, internal, gauss_next = state["rng"]["python"]
         random.setstate((version, tuple(internal), gauss_next))

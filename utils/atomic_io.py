@@ -1,4 +1,5 @@
-"""Write files so that a crash never leaves a half-written one in place."""
+"""Write files so that a crash never leaves a half-written one in place (and read JSON with
+errors that name the file)."""
 from __future__ import annotations
 
 import json
@@ -19,6 +20,17 @@ def atomic_path(path: str) -> Iterator[str]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def read_json(path: str, what: str) -> Any:
+    """Parse the JSON file `path`; FileNotFoundError / ValueError name it and what it is for."""
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{what} {path} is not valid JSON ({err})") from None
 
 
 def write_text_atomic(path: str, text: str) -> None:

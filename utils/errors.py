@@ -6,7 +6,11 @@ per run through `warn_once`.
 """
 from __future__ import annotations
 
+import functools
+import os
+import sys
 import warnings
+from typing import Callable
 
 
 class DataError(ValueError):
@@ -31,3 +35,28 @@ def warn_once(key: str, message: str) -> None:
 def reset_warn_once() -> None:
     """Forget which warnings were shown (tests use this to observe 'once per run')."""
     _warned_keys.clear()
+
+
+class DeviceError(ValueError):
+    """The requested compute device does not exist here; the message is one line saying why."""
+
+
+def exits_cleanly_on(*extra: type[BaseException]) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Decorate an entry point's `main`: the failures a user can cause (bad input, configs or
+    devices: ValueError and its subclasses; files and folders: OSError; a missing optional
+    package: ImportError; and the `extra` types) become one `<script>: error: ...` line on stderr
+    and exit status 1, never a traceback. Anything else is a bug and keeps its traceback."""
+    caught = (ValueError, OSError, ImportError, *extra)
+
+    def decorate(main: Callable[..., int]) -> Callable[..., int]:
+        script = os.path.basename(getattr(sys.modules.get(main.__module__), "__file__", None) or main.__module__)
+
+        @functools.wraps(main)
+        def wrapper(*args, **kwargs) -> int:
+            try:
+                return main(*args, **kwargs)
+            except caught as err:
+                print(f"{script}: error: {err}", file=sys.stderr)
+                return 1
+        return wrapper
+    return decorate

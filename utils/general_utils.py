@@ -56,3 +56,15 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def tree_to(obj, device: torch.device | str):
+    """`obj` with every tensor inside (dicts, lists, tuples) moved to `device`; copies on a
+    device change, so a checkpoint never shares memory with live training state."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to(device, copy=True)
+    if isinstance(obj, dict):
+        return {key: tree_to(value, device) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(tree_to(value, device) for value in obj)
+    return obj

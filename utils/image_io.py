@@ -56,7 +56,7 @@ def write_png(path: str, image: np.ndarray) -> None:
             fh.write(encoded.tobytes())
 
 
-def read_mask(path: str) -> np.ndarray:
+def read_id_map(path: str) -> np.ndarray:
     """Read an object mask as integer ids (H, W) (uint8, or uint16 for 16-bit files).
 
     A 3- or 4-channel mask gives its first (red) channel, with a warning once per run;

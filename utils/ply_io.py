@@ -46,16 +46,17 @@ def _column_names(num_rest: int, num_objects: int) -> dict[str, list[str]]:
 
 
 def write_gaussian_ply(path: str, arrays: GaussianPlyArrays) -> None:
-    """Write `arrays` to `path` atomically, binary little-endian."""
-    if arrays.obj_dc is None:
-        raise ValueError(f"{path}: refusing to write a Gaussian PLY without identity encodings")
+    """Write `arrays` to `path` atomically, binary little-endian; `obj_dc=None` writes a plain
+    3DGS PLY (no identity properties)."""
     n = arrays.xyz.shape[0]
-    names = _column_names(arrays.f_rest.shape[1], arrays.obj_dc.shape[1])
+    names = _column_names(arrays.f_rest.shape[1], 0 if arrays.obj_dc is None else arrays.obj_dc.shape[1])
     columns: list[tuple[str, np.ndarray]] = [("x", arrays.xyz[:, 0]), ("y", arrays.xyz[:, 1]),
                                              ("z", arrays.xyz[:, 2])]
     columns += [(name, np.zeros(n, dtype=np.float32)) for name in ("nx", "ny", "nz")]
     for field in GaussianPlyArrays._fields[1:]:
         values = getattr(arrays, field)
+        if values is None:  # obj_dc of a plain 3DGS file
+            continue
         if values.shape != (n, len(names[field])):
             raise ValueError(f"{path}: '{field}' has shape {values.shape}, "
                              f"expected ({n}, {len(names[field])})")

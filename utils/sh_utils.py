@@ -85,5 +85,5 @@ def rotate_sh_rest(features_rest: torch.Tensor, rotation: np.ndarray) -> torch.T
     turned = features_rest.double().clone()
     for l, matrix in enumerate(sh_band_rotations(rotation, degree), start=1):
         band = slice(l * l - 1, (l + 1) * (l + 1) - 1)  # f_rest holds coefficients from index 1
-        turned[:, band] = torch.einsum("ij,njc->nic", matrix, features_rest[:, band].double())
+        turned[:, band] = torch.einsum("ij,njc->nic", matrix.to(turned.device), features_rest[:, band].double())
     return turned.to(features_rest.dtype)

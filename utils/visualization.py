@@ -40,12 +40,12 @@ class FeaturePCA:
         flat = feature_map.reshape(d, -1).T.double() - self.mean
         projected = (flat @ self.components - self.low) / (self.high - self.low).clamp_min(1e-12)
         rgb = projected.clamp(0, 1).reshape(h, w, 3)
-        return (rgb.numpy() * 255).round().astype(np.uint8)
+        return (rgb.cpu().numpy() * 255).round().astype(np.uint8)
 
 
 def to_uint8_rgb(image: torch.Tensor) -> np.ndarray:
     """(3, H, W) float image in [0, 1] -> (H, W, 3) uint8."""
-    return (image.detach().clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return (image.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
 
 
 def side_by_side(panels: list[np.ndarray], gap: int = 2) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import torch
 
 from apps.editing.plan import EDIT_RECORD, GROUP_INDEX, GROUPS_FOLDER
-from arguments import ConfigError, read_cfg_args, write_cfg_args
+from arguments import ConfigError, ModelParams, read_cfg_args, saved_params, write_cfg_args
 from scene import point_cloud_dir, search_for_max_iteration
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
@@ -34,30 +34,26 @@ class LoadedModel:
     classifier: IdentityClassifier
 
 
-def _cfg_value(cfg: dict[str, Any], key: str, cfg_path: str) -> int:
-    if not isinstance(cfg.get(key), int):
-        raise ConfigError(f"{cfg_path}: needs an integer '{key}' to load the model")
-    return cfg[key]
-
-
-def load_model(model_path: str, iteration: int = -1) -> LoadedModel:
+def load_model(model_path: str, iteration: int = -1, device: torch.device | str = "cpu") -> LoadedModel:
     """Read `<model_path>/point_cloud/iteration_N/{point_cloud.ply, classifier.pth}` (N = the
-    latest for -1) with the SH degree and sizes from `<model_path>/cfg_args`."""
+    latest for -1) onto `device`, with the SH degree and sizes from `<model_path>/cfg_args`
+    (Gaussian Grouping's folders, which do not record num_objects, get GG's 16)."""
     cfg = read_cfg_args(model_path)
     cfg_path = os.path.join(model_path, "cfg_args")
+    sizes = saved_params(ModelParams, model_path)
     if iteration == -1:
         iteration = search_for_max_iteration(os.path.join(model_path, "point_cloud"))
     folder = point_cloud_dir(model_path, iteration)
-    gaussians = GaussianModel(_cfg_value(cfg, "sh_degree", cfg_path),
-                              _cfg_value(cfg, "num_objects", cfg_path))
+    gaussians = GaussianModel(sizes.sh_degree, sizes.num_objects, device)
     ply_path = os.path.join(folder, "point_cloud.ply")
     if not os.path.isfile(ply_path):
         raise FileNotFoundError(f"model point cloud not found: {ply_path}")
     gaussians.load_ply(ply_path)
-    classifier = IdentityClassifier(gaussians.num_objects, _cfg_value(cfg, "num_classes", cfg_path))
+    classifier = IdentityClassifier(gaussians.num_objects, sizes.num_classes)
     state = torch_load_checked(os.path.join(folder, "classifier.pth"), "classifier")
     try:
         classifier.load_state_dict(state)
+        classifier.to(device)
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"{os.path.join(folder, 'classifier.pth')} does not fit num_objects "
                          f"{gaussians.num_objects} / num_classes {classifier.num_classes} of "

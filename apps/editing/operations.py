@@ -29,12 +29,7 @@ import torch
 from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.transform import Rotation
 
-from apps.editing.model_folder import (
-    LoadedModel,
-    check_output_folder,
-    load_model,
-    write_model_folder,
-)
+from apps.editing.model_folder import LoadedModel, check_output_folder, load_model, write_model_folder
 from apps.editing.plan import (
     DEFAULT_OUTLIER_FACTOR,
     DEFAULT_THRESHOLD,
@@ -89,15 +84,15 @@ def grow_to_convex_hull(xyz: torch.Tensor, mask: torch.Tensor,
                         outlier_factor: float = DEFAULT_OUTLIER_FACTOR) -> torch.Tensor:
     """`mask` (N,) bool plus every point of `xyz` (N, 3) inside the convex hull of the selected
     points that are not outliers (`inlier_points`)."""
-    hull_points = inlier_points(xyz[mask].double().numpy(), outlier_factor)
+    hull_points = inlier_points(xyz[mask].double().cpu().numpy(), outlier_factor)
     try:
         hull = ConvexHull(hull_points)
     except (QhullError, ValueError) as err:
         raise ValueError(f"the selection has {len(hull_points)} inlier Gaussians, too few or too "
                          f"flat for a convex hull; select without convex_hull") from err
     # inside = on the inner side of every facet plane (unit normal n, offset c: n.x + c <= 0)
-    signed_distances = xyz.double().numpy() @ hull.equations[:, :3].T + hull.equations[:, 3]
-    return mask | torch.from_numpy(np.all(signed_distances <= 0.0, axis=1))
+    signed_distances = xyz.double().cpu().numpy() @ hull.equations[:, :3].T + hull.equations[:, 3]
+    return mask | torch.from_numpy(np.all(signed_distances <= 0.0, axis=1)).to(mask.device)
 
 
 @dataclass(frozen=True)
@@ -123,7 +118,7 @@ def select(gaussians: GaussianModel, classifier: IdentityClassifier, selection: 
 
 def group_centre(xyz: torch.Tensor, outlier_factor: float = DEFAULT_OUTLIER_FACTOR) -> np.ndarray:
     """(3,) mean position of a group's Gaussians `xyz` (M, 3), stray outliers left out."""
-    points = xyz.detach().double().numpy()
+    points = xyz.detach().double().cpu().numpy()
     inliers = inlier_points(points, outlier_factor)
     return (inliers if len(inliers) else points).mean(axis=0)
 
@@ -140,8 +135,9 @@ class RigidMotion:
 
     def apply(self, points: torch.Tensor) -> torch.Tensor:
         """(M, 3) -> (M, 3)."""
-        rotation = torch.from_numpy(self.rotation).double()
-        moved = (points.double() - torch.from_numpy(self.pivot)) @ rotation.T + torch.from_numpy(self.destination)
+        rotation, pivot, destination = (torch.from_numpy(a).double().to(points.device)
+                                        for a in (self.rotation, self.pivot, self.destination))
+        moved = (points.double() - pivot) @ rotation.T + destination
         return moved.to(points.dtype)
 
 
@@ -166,7 +162,7 @@ def moved_parameters(params: dict[str, torch.Tensor], motion: RigidMotion) -> di
     orientations and SH coefficients of degree >= 1 turned; everything else unchanged."""
     moved = dict(params)
     moved["xyz"] = motion.apply(params["xyz"])
-    turn = rotation_quaternion(motion.rotation)
+    turn = rotation_quaternion(motion.rotation).to(params["rotation"].device)
     moved["rotation"] = quaternion_product(turn, params["rotation"].double()).to(params["rotation"].dtype)
     if params["f_rest"].shape[1] > 0:
         moved["f_rest"] = rotate_sh_rest(params["f_rest"], motion.rotation)
@@ -213,9 +209,9 @@ def recolour_group(gaussians: GaussianModel, mask: torch.Tensor, rgb: Optional[n
     rows = _rows(gaussians, mask)
     dc = rows["f_dc"]
     if rgb is not None:
-        dc = RGB2SH(torch.as_tensor(rgb, dtype=dc.dtype)).expand_as(dc).clone()
+        dc = RGB2SH(torch.as_tensor(rgb, dtype=dc.dtype, device=dc.device)).expand_as(dc).clone()
     else:
-        dc = dc + torch.as_tensor(shift, dtype=dc.dtype) / C0
+        dc = dc + torch.as_tensor(shift, dtype=dc.dtype, device=dc.device) / C0
     edited = {"f_dc": dc}
     if not keep_view_dependent:
         edited["f_rest"] = torch.zeros_like(rows["f_rest"])
@@ -225,13 +221,13 @@ def recolour_group(gaussians: GaussianModel, mask: torch.Tensor, rgb: Optional[n
 def read_group_ply(path: str, like: GaussianModel) -> dict[str, torch.Tensor]:
     """Raw parameters of the Gaussians in a PLY (an exported group), which must have the SH
     degree and identity size of `like`."""
-    group = GaussianModel(like.max_sh_degree, like.num_objects)
+    group = GaussianModel(like.max_sh_degree, like.num_objects, like.device)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"group PLY not found: {path}")
     group.load_ply(path)
     if group.num_points == 0:
         raise ValueError(f"{path}: the group has no Gaussians")
-    return _rows(group, torch.ones(group.num_points, dtype=torch.bool))
+    return _rows(group, torch.ones(group.num_points, dtype=torch.bool, device=group.device))
 
 
 @torch.no_grad()
@@ -344,10 +340,11 @@ def load_plan_prompts(plan: EditPlan, num_classes: int) -> dict[str, list[int]]:
     return load_prompt_ids(plan.resolve(plan.prompt_ids), num_classes) if plan.prompt_ids else {}
 
 
-def run_edit_plan(plan: EditPlan, force: bool = False) -> tuple[str, dict[str, Any]]:
+def run_edit_plan(plan: EditPlan, force: bool = False, device: torch.device | str = "cpu"
+                  ) -> tuple[str, dict[str, Any]]:
     """Load the plan's model, apply its edits in order, write the edited model folder (and the
     groups when asked). Returns the folder and its edit record. The source is only read."""
-    model = load_model(plan.resolve(plan.model), plan.iteration)
+    model = load_model(plan.resolve(plan.model), plan.iteration, device)
     out_path = os.path.abspath(plan.resolve(plan.output))
     check_output_folder(out_path, model.path, force)  # before the work, not only after it
     prompts = load_plan_prompts(plan, model.classifier.num_classes)

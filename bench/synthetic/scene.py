@@ -1,4 +1,4 @@
-"""Synthetic scenes: the project's embedded default data (DESIGN section 7).
+"""Synthetic scenes: the project's embedded default data (docs/design.md section 6).
 
 A scene is a ground disc (id 0, together with the sky) and K analytic objects (ids 1..K: spheres,
 boxes turned about the vertical, upright cylinders) that touch and occlude each other. Each object
@@ -7,7 +7,7 @@ fixed directional light with hard shadows, so the images are view-consistent and
 reconstruction is meaningful. Cameras orbit the objects; every view is ray cast with vectorised
 numpy (nearest analytic hit per ray).
 
-`make_synthetic_scene` writes the layout of DESIGN section 3:
+`make_synthetic_scene` writes the layout of docs/design.md section 2:
 
     images/frame_00000.png ...          RGB, anti-aliased with supersample^2 sub-pixel rays
     object_mask/frame_00000.png ...     uint8 ids of the pixel-centre ray, optionally degraded
@@ -52,7 +52,7 @@ from bench.synthetic.writers import (
     write_points_ply,
     write_transforms,
 )
-from utils.atomic_io import write_json_atomic
+from utils.atomic_io import read_json, write_json_atomic
 from utils.image_io import write_png
 
 TEST_VIEW_INTERVAL = 8         # views with index % 8 == 0 are held out (3DGS's llffhold)
@@ -159,14 +159,31 @@ def scene_meta(config: SyntheticSceneConfig, scene: SceneGeometry, cameras: list
     }
 
 
-def write_scene(folder: str, config: SyntheticSceneConfig) -> dict:
-    """Generate the scene of `config` into the existing empty `folder`; returns its meta dict."""
-    config.validate()
+def scene_geometry(config: SyntheticSceneConfig) -> tuple[SceneGeometry, list[PinholeCamera]]:
+    """The objects and cameras of `config`. Cameras come from the full scene, so that a scene
+    without an object has the same views."""
     full_scene = build_scene(config.seed, config.num_objects)
-    # Cameras come from the full scene so that a scene without an object has the same views.
     cameras = orbit_cameras(full_scene, config.num_views, config.width, config.height, config.fov_x_deg,
                             config.elevation_deg, config.elevation_wave_deg)
     scene = full_scene if config.without_object is None else remove_object(full_scene, config.without_object)
+    return scene, cameras
+
+
+def read_scene_config(scene_dir: str) -> tuple[SyntheticSceneConfig, dict]:
+    """The configuration a synthetic scene folder was made with, and its whole meta record."""
+    meta_path = os.path.join(scene_dir, "scene_meta.json")
+    if not os.path.isfile(meta_path):
+        raise FileNotFoundError(f"{meta_path} not found: not a scene written by make_synthetic_scene")
+    meta = read_json(meta_path, "synthetic scene record")
+    values = dict(meta["config"])
+    values["degradation"] = MaskDegradation(**values["degradation"])
+    return SyntheticSceneConfig(**values), meta
+
+
+def write_scene(folder: str, config: SyntheticSceneConfig) -> dict:
+    """Generate the scene of `config` into the existing empty `folder`; returns its meta dict."""
+    config.validate()
+    scene, cameras = scene_geometry(config)
     renders = [render_view(scene, camera, config.supersample) for camera in cameras]
     names = [IMAGE_NAME.format(v) for v in range(config.num_views)]
 
