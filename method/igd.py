@@ -8,12 +8,16 @@ of the loss with respect to their identity encoding stays large. Every IGD round
 2. boundary normal n of each candidate: centroid of its `num_neighbors` nearest Gaussians
    predicted as another class minus the centroid of those predicted as its own class (t itself
    when none agrees); no disagreeing neighbour -> n is the Gaussian's longest axis;
-3. split along the Gaussian's own axis most aligned with n: children at mu +- 0.5 s_a a,
-   that axis' scale halved, everything else copied, so they land on either side of the
-   boundary and optimise apart. Children start with zero Adam state and statistics.
+3. split along the Gaussian's own axis most aligned with n: children at mu +- 0.5 s_a a, so
+   they land on either side of the boundary and optimise apart; by default ("preserving") their
+   std along a is sqrt(0.75) s_a and their opacity is corrected so that the pair renders like
+   its parent at the moment of the split (a split that does no harm to the reconstruction);
+   "halve" halves s_a and copies the opacity. Everything else is copied; children start with
+   zero Adam state and statistics.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -22,8 +26,11 @@ import torch
 from method.densification import replace_gaussians
 from method.statistics import IDENTITY_FIELDS, GaussianStatistics
 from scene.gaussian_model import GaussianModel
-from utils.general_utils import build_rotation
+from utils.general_utils import build_rotation, inverse_sigmoid
 from utils.knn import knn
+
+SPLIT_RULES = ("preserving", "halve")
+SPLIT_OFFSET = 0.5   # children at mu +- SPLIT_OFFSET * s_a along the split axis
 
 
 @dataclass
@@ -72,9 +79,45 @@ def boundary_normals(xyz: torch.Tensor, predicted: torch.Tensor, selected: torch
     return other_side - own_side, disagree.any(dim=1)
 
 
+@functools.cache
+def child_shape_table(offset: float, num_opacities: int = 101) -> tuple[torch.Tensor, torch.Tensor]:
+    """For parent opacities linspace(0, 1, num_opacities): the children's opacity (O,) and their
+    std along the split axis as a fraction of the parent's (O,), such that two children at
+    +-offset s, alpha-composited (1 - (1 - a1)(1 - a2), each capped at 0.99 as the rasterizer
+    does), best match the parent's footprint over the plane of the split axis and one other axis
+    (least squares on a +-4 s grid). Faint parents give the mixture with the parent's variance,
+    std sqrt(1 - offset^2) s; opaque ones overlap their children more, as compositing saturates."""
+    along = torch.linspace(-4.0, 4.0, 41, dtype=torch.float64)
+    across = torch.linspace(-4.0, 4.0, 15, dtype=torch.float64)
+    profile_across = torch.exp(-0.5 * across ** 2)
+    parent_opacity = torch.linspace(0.0, 1.0, num_opacities, dtype=torch.float64)
+    parent = torch.clamp(parent_opacity[:, None, None] * torch.exp(-0.5 * along ** 2)[None, :, None]
+                         * profile_across[None, None, :], max=0.99).flatten(1)                 # (O, T)
+    opacity = torch.linspace(0.0, 0.99, 100, dtype=torch.float64)
+    width = torch.linspace(0.7, 1.0, 16, dtype=torch.float64)   # child std / parent std along the axis
+
+    def child(side: float) -> torch.Tensor:                                                     # (C, W, T)
+        along_profile = torch.exp(-0.5 * ((along[None, :] - side * offset) / width[:, None]) ** 2)
+        shape = along_profile[:, :, None] * profile_across[None, None, :]
+        return torch.clamp(opacity[:, None, None, None] * shape[None], max=0.99).flatten(2)
+
+    pair = (1.0 - (1.0 - child(1.0)) * (1.0 - child(-1.0))).flatten(0, 1)                      # (C*W, T)
+    error = (parent ** 2).sum(1, keepdim=True) - 2.0 * parent @ pair.T + (pair ** 2).sum(1)[None]
+    best = error.argmin(dim=1)
+    return opacity[best // width.numel()].float(), width[best % width.numel()].float()
+
+
 def split_along_normals(model: GaussianModel, selected: torch.Tensor, normals: torch.Tensor,
-                        has_boundary: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Two children per selected Gaussian (all first children, then all second ones)."""
+                        has_boundary: torch.Tensor, rule: str = "preserving",
+                        offset: float = SPLIT_OFFSET) -> dict[str, torch.Tensor]:
+    """Two children per selected Gaussian (all first children, then all second ones), at
+    mu +- offset s_a a along the chosen axis a (module docstring). `rule` "preserving": the
+    children's std along a is sqrt(1 - offset^2) s_a (the pair has the parent's variance) and
+    their opacity and std along a come from `child_shape_table`, so that together they render
+    like the parent at the moment of the split; "halve": s_a halved and the opacity copied (our
+    first reading)."""
+    if rule not in SPLIT_RULES:
+        raise ValueError(f"IGD split rule must be one of {SPLIT_RULES}, not '{rule}'")
     params = model.parameters_by_group()
     axes = build_rotation(params["rotation"][selected])                   # (S, 3, 3), columns = axes
     scales = model.get_scaling[selected]                                  # (S, 3)
@@ -82,19 +125,27 @@ def split_along_normals(model: GaussianModel, selected: torch.Tensor, normals: t
     axis_index = torch.where(has_boundary, alignment.argmax(dim=1), scales.argmax(dim=1))
     rows = torch.arange(selected.numel(), device=selected.device)
     axis = axes[rows, :, axis_index]                                      # (S, 3)
-    offset = 0.5 * scales[rows, axis_index][:, None] * axis
+    shift = offset * scales[rows, axis_index][:, None] * axis
 
     children = {name: torch.cat((param[selected], param[selected]), dim=0) for name, param in params.items()}
-    children["xyz"] = torch.cat((params["xyz"][selected] + offset, params["xyz"][selected] - offset))
+    children["xyz"] = torch.cat((params["xyz"][selected] + shift, params["xyz"][selected] - shift))
     log_scales = params["scaling"][selected].clone()
-    log_scales[rows, axis_index] -= math.log(2.0)
+    if rule == "halve":
+        log_scales[rows, axis_index] -= math.log(2.0)
+    else:
+        opacities, widths = (table.to(scales.device) for table in child_shape_table(offset))
+        parent_opacity = model.get_opacity[selected][:, 0]
+        index = torch.round(parent_opacity.clamp(0, 1) * (opacities.numel() - 1)).long()
+        log_scales[rows, axis_index] += torch.log(widths[index])
+        opacity = inverse_sigmoid(opacities[index].clamp(1e-4, 0.99))[:, None]
+        children["opacity"] = torch.cat((opacity, opacity))
     children["scaling"] = torch.cat((log_scales, log_scales))
     return children
 
 
 @torch.no_grad()
 def igd_round(model: GaussianModel, stats: GaussianStatistics, predicted: torch.Tensor, threshold: float,
-              max_fraction: float, num_neighbors: int) -> IGDRound:
+              max_fraction: float, num_neighbors: int, split_rule: str = "preserving") -> IGDRound:
     """One IGD densification round on `model` (and its `stats`); `predicted` (N,) is each
     Gaussian's class. The identity-gradient statistics restart at zero afterwards."""
     mean_grad = stats.mean_identity_gradient()
@@ -103,7 +154,7 @@ def igd_round(model: GaussianModel, stats: GaussianStatistics, predicted: torch.
     if selected.numel() > 0:
         normals, has_boundary = boundary_normals(model.get_xyz, predicted, selected, num_neighbors)
         without_boundary = int((~has_boundary).sum())
-        children = split_along_normals(model, selected, normals, has_boundary)
+        children = split_along_normals(model, selected, normals, has_boundary, split_rule)
         mask = torch.zeros(model.num_points, dtype=torch.bool, device=mean_grad.device)
         mask[selected] = True
         replace_gaussians(model, stats, mask, children)

@@ -69,38 +69,31 @@ class GaussianStatistics:
             setattr(self, name, torch.zeros_like(getattr(self, name)))
 
     # ------------------------------------------------------------- accumulating
-    # Rows are updated with torch.where rather than boolean indexing: the same values bit for
-    # bit, without a data-dependent gather (so the step also runs on the shape-only meta device).
     @torch.no_grad()
     def add_densification_stats(self, viewspace_grad: torch.Tensor, visible: torch.Tensor) -> None:
         """3DGS's statistic: ||viewspace_grad[:, :2]|| (N, 3) of the `visible` (N,) Gaussians."""
-        rows = visible[:, None]
-        norms = torch.norm(viewspace_grad[:, :2], dim=-1, keepdim=True)
-        self.xyz_gradient_accum = torch.where(rows, self.xyz_gradient_accum + norms, self.xyz_gradient_accum)
-        self.denom = torch.where(rows, self.denom + 1, self.denom)
+        self.xyz_gradient_accum[visible] += torch.norm(viewspace_grad[visible, :2], dim=-1, keepdim=True)
+        self.denom[visible] += 1
 
     @torch.no_grad()
     def update_max_radii2D(self, radii: torch.Tensor, visible: torch.Tensor) -> None:
         """Keep the largest screen-space radius (N,) seen by each visible Gaussian."""
-        seen = torch.max(self.max_radii2D, radii.to(self.max_radii2D.dtype))
-        self.max_radii2D = torch.where(visible, seen, self.max_radii2D)
+        self.max_radii2D[visible] = torch.max(self.max_radii2D[visible],
+                                              radii[visible].to(self.max_radii2D.dtype))
 
     @torch.no_grad()
     def add_identity_grads(self, objects_grad: torch.Tensor | None, visible: torch.Tensor) -> None:
         """IGD's statistic: ||dL/d e_t|| of the identity encodings, objects_grad (N, 1, D), and
         the visit count. None (no identity loss this step, e.g. a view without a mask) adds 0."""
-        rows = visible[:, None]
         if objects_grad is not None:
-            norms = torch.norm(objects_grad.flatten(1), dim=-1, keepdim=True)
-            self.identity_grad_accum = torch.where(rows, self.identity_grad_accum + norms,
-                                                   self.identity_grad_accum)
-        self.identity_grad_denom = torch.where(rows, self.identity_grad_denom + 1, self.identity_grad_denom)
+            self.identity_grad_accum[visible] += torch.norm(objects_grad[visible].flatten(1), dim=-1,
+                                                            keepdim=True)
+        self.identity_grad_denom[visible] += 1
 
     @torch.no_grad()
     def add_position_grads(self, xyz_grad: torch.Tensor, visible: torch.Tensor) -> None:
         """LA-KNN's statistic: the position gradient dL/d mu (N, 3) of the visible Gaussians."""
-        self.xyz_grad_vec_accum = torch.where(visible[:, None], self.xyz_grad_vec_accum + xyz_grad,
-                                              self.xyz_grad_vec_accum)
+        self.xyz_grad_vec_accum[visible] += xyz_grad[visible]
 
     # ------------------------------------------------------------- reading
     def mean_screen_gradient(self) -> torch.Tensor:

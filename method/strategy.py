@@ -114,7 +114,7 @@ class GradiSegStrategy:
         method = self.method
         predicted = classifier.gaussian_probabilities(model.get_objects).argmax(dim=1)
         result = igd_round(model, self.statistics, predicted, method.igd_grad_threshold,
-                           method.igd_max_fraction, method.igd_neighbors)
+                           method.igd_max_fraction, method.igd_neighbors, method.igd_split)
         return [MethodEvent("igd", {"candidates": result.candidates, "splits": result.splits,
                                     "threshold": result.threshold, "without_boundary": result.without_boundary,
                                     "after": result.num_points})]

@@ -4,11 +4,15 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
+from gaussian_renderer import render
+from method.densification import replace_gaussians
 from method.igd import boundary_normals, igd_round, select_boundary_gaussians, split_along_normals
 from method.statistics import GaussianStatistics
 from scene.gaussian_model import GaussianModel
+from tests.test_reference_rasterizer import make_camera
 from utils.graphics_utils import BasicPointCloud
 
 
@@ -59,7 +63,7 @@ def small_model(scales, rotation=(1.0, 0.0, 0.0, 0.0)):
 def test_split_follows_the_axis_most_aligned_with_the_normal():
     model = small_model([0.1, 0.3, 0.2])
     children = split_along_normals(model, torch.tensor([0]), torch.tensor([[1.0, 0.1, 0.0]]),
-                                   torch.tensor([True]))
+                                   torch.tensor([True]), rule="halve")
     mu = model._xyz[0]
     assert torch.allclose(children["xyz"][0], mu + torch.tensor([0.05, 0, 0]), atol=1e-6)
     assert torch.allclose(children["xyz"][1], mu - torch.tensor([0.05, 0, 0]), atol=1e-6)
@@ -68,8 +72,15 @@ def test_split_follows_the_axis_most_aligned_with_the_normal():
         assert torch.equal(children[name][0], model.parameters_by_group()[name][0])
     # no disagreeing neighbour: the longest axis (y) instead
     children = split_along_normals(model, torch.tensor([0]), torch.tensor([[1.0, 0.0, 0.0]]),
-                                   torch.tensor([False]))
+                                   torch.tensor([False]), rule="halve")
     assert torch.allclose(children["xyz"][0] - mu, torch.tensor([0, 0.15, 0]), atol=1e-6)
+    # the preserving rule: same places, a narrower child along x only, a lower opacity
+    children = split_along_normals(model, torch.tensor([0]), torch.tensor([[1.0, 0.1, 0.0]]),
+                                   torch.tensor([True]))
+    assert torch.allclose(children["xyz"][0], mu + torch.tensor([0.05, 0, 0]), atol=1e-6)
+    child_scale = children["scaling"].exp()[0]
+    assert 0.07 < child_scale[0] < 0.1 and torch.allclose(child_scale[1:], torch.tensor([0.3, 0.2]))
+    assert torch.sigmoid(children["opacity"][0]) < model.get_opacity[0]
 
 
 def test_split_uses_the_gaussians_own_rotated_axes():
@@ -103,3 +114,50 @@ def test_igd_round_splits_and_keeps_adam_rows_aligned():
     # the children straddle the parent's old position along the boundary normal (x)
     child_x = model._xyz[2:, 0]
     assert child_x.max() > 0 > child_x.min()
+
+
+# ---------------------------------------------------------------- a split that does no harm
+def rendered_after_split(rule: str, opacity_logit: float):
+    """One elongated Gaussian in front of a camera, rendered before and after splitting it along
+    its long axis (x, seen side-on) with `rule`; reference rasterizer, float32."""
+    model = GaussianModel(sh_degree=0, num_objects=4)
+    pcd = BasicPointCloud(np.array([[0.0, 0.0, 3.0], [5.0, 5.0, 9.0]]), np.full((2, 3), 0.7), np.zeros((2, 3)))
+    model.create_from_pcd(pcd, spatial_lr_scale=1.0)
+    with torch.no_grad():
+        model._scaling[0] = torch.log(torch.tensor([0.4, 0.1, 0.1]))
+        model._opacity[0] = opacity_logit
+        model._opacity[1] = -20.0                        # the second point: invisible
+    camera = make_camera(width=96, height=64)
+    pipe = SimpleNamespace(convert_SHs_python=False, compute_cov3D_python=False, debug=False, backend="reference")
+    background = torch.zeros(3)
+    before = render(camera, model, pipe, background)["alpha"]
+    stats = GaussianStatistics.zeros(model.num_points)
+    children = split_along_normals(model, torch.tensor([0]), torch.tensor([[1.0, 0.0, 0.0]]),
+                                   torch.tensor([True]), rule)
+    replace_gaussians(model, stats, torch.tensor([True, False]), children)
+    after = render(camera, model, pipe, background)["alpha"]
+    return before.detach(), after.detach()
+
+
+@pytest.mark.parametrize("opacity_logit", [-1.5, 0.0, 2.0])   # opacity 0.18, 0.5, 0.88
+def test_the_preserving_split_renders_like_its_parent(opacity_logit):
+    before, preserving = rendered_after_split("preserving", opacity_logit)
+    _, halve = rendered_after_split("halve", opacity_logit)
+    footprint = before > 0.01
+
+    def rms_error(after):
+        return ((after - before)[footprint] ** 2).mean().sqrt().item()
+    peak = before.max().item()
+    assert rms_error(preserving) < 0.03 * peak          # measured 1.1-2.5 % of the peak alpha
+    assert rms_error(halve) > 2.5 * rms_error(preserving)  # the first reading: 2.9-11x worse
+    assert preserving.sum().item() == pytest.approx(before.sum().item(), rel=0.03)
+
+
+def test_child_shape_table_keeps_a_faint_parents_variance_and_mass():
+    from method.igd import child_shape_table
+    opacities, widths = child_shape_table(0.5)
+    # a faint parent (opacity 0.05): the pair is the moment-matched mixture, std sqrt(0.75) s,
+    # carrying the parent's alpha mass, o s = 2 c w s
+    assert widths[5].item() == pytest.approx(math.sqrt(0.75), abs=0.03)
+    assert opacities[5].item() == pytest.approx(0.05 / (2 * widths[5].item()), abs=0.006)
+    assert torch.all(opacities[1:] >= opacities[:-1]) and opacities[-1].item() < 0.99
