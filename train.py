@@ -7,12 +7,16 @@ import sys
 from arguments import (ConfigError, GradiSegParams, ModelParams, OptimizationParams, PipelineParams,
                        RunParams, extract, parse_training_args, write_cfg_args)
 from scene.errors import DataError
+from scene.model_folder import SaveError
+from training.output_folder import prepare_model_folder
 from training.trainer import Trainer, TrainingDiverged
 
 
 def main(argv=None) -> int:
     try:
         args = parse_training_args(argv)
+        args.start_checkpoint = prepare_model_folder(args.model_path, args.start_checkpoint,
+                                                     args.resume, args.overwrite)
         write_cfg_args(args, args.model_path)
         trainer = Trainer(extract(ModelParams, args), extract(OptimizationParams, args),
                           extract(PipelineParams, args), extract(GradiSegParams, args),
@@ -22,7 +26,7 @@ def main(argv=None) -> int:
               f"{trainer.gaussians.get_xyz.shape[0]} initial Gaussians)")
         print(f"Schedule: {trainer.schedule.describe()}")
         trainer.run()
-    except (ConfigError, DataError, TrainingDiverged, ValueError, FileNotFoundError) as err:
+    except (ConfigError, DataError, TrainingDiverged, SaveError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print("Training complete.")

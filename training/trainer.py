@@ -21,19 +21,18 @@ from scene import Scene
 from scene.igd import igd_round
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
+from training.guards import DivergenceGuard, TrainingDiverged, model_parameters
+from training.output_folder import trim_metrics_after
 from training.run_logger import RunLogger
 from training.schedule import TrainingSchedule
 from training.view_sampler import ViewSampler
-from utils.atomic_io import torch_load_checked, torch_save_atomic
+from scene.model_folder import checkpoint_path, save_checkpoint_file
+from utils.atomic_io import torch_load_checked
 from utils.general_utils import seed_everything
 from utils.identity_regularization import identity_3d_loss
 from utils.loss_utils import identity_ce_loss, photometric_loss, psnr
 
 CHECKPOINT_FORMAT = 1
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss stopped being finite; earlier checkpoints and saves are left untouched."""
 
 
 @dataclass
@@ -43,10 +42,6 @@ class StepResult:
     identity_2d: float
     identity_3d: float
     psnr: float
-
-
-def checkpoint_path(model_path: str, iteration: int) -> str:
-    return os.path.join(model_path, f"chkpnt{iteration}.pth")
 
 
 class Trainer:
@@ -73,6 +68,9 @@ class Trainer:
         self.last_checkpoint: str | None = None
         if run.start_checkpoint:
             self.load_checkpoint(run.start_checkpoint)
+            trim_metrics_after(dataset.model_path, self.first_iteration - 1)
+        self.guard = DivergenceGuard(DivergenceGuard.scene_size(self.scene.cameras_extent,
+                                                                self.gaussians.get_xyz.detach()))
         self.logger = RunLogger(dataset.model_path, resume=bool(run.start_checkpoint))
 
     # ----------------------------------------------------------------------------- one step
@@ -108,6 +106,8 @@ class Trainer:
                 f"{self.last_checkpoint or 'none written in this run'}. Lower the learning "
                 f"rates or check the input data.")
         loss.backward()
+        self.guard.check_gradients(model_parameters(gaussians, self.classifier), iteration,
+                                   self.last_checkpoint)
 
         with torch.no_grad():
             self.accumulate_statistics(iteration, out)
@@ -117,6 +117,7 @@ class Trainer:
             gaussians.optimizer.zero_grad(set_to_none=True)
             self.cls_optimizer.step()
             self.cls_optimizer.zero_grad(set_to_none=True)
+            self.check_state(iteration)
             image_psnr = psnr(image, gt_image).item()
         return StepResult(loss.item(), loss_rgb.item(), loss_2d.item(), loss_3d.item(), image_psnr)
 
@@ -200,7 +201,7 @@ class Trainer:
                 self.save(iteration)
             if iteration in run.checkpoint_iterations:
                 self.save_checkpoint(iteration)
-            if iteration % 1000 == 0:
+            if iteration % 100 == 0:
                 self.logger.flush()
         progress.close()
         self.logger.scalar("train/seconds", time.time() - start, opt.iterations)
@@ -233,11 +234,18 @@ class Trainer:
         return report
 
     # ---------------------------------------------------------------- saving and resuming
+    def check_state(self, iteration: int) -> None:
+        """Stop (TrainingDiverged) if a parameter or optimiser state is not finite or ran away."""
+        self.guard.check_state(model_parameters(self.gaussians, self.classifier),
+                               (self.gaussians.optimizer, self.cls_optimizer), iteration,
+                               self.last_checkpoint)
+
     def save(self, iteration: int) -> None:
-        folder = self.scene.save(iteration)
-        torch_save_atomic(self.classifier.state_dict(), os.path.join(folder, "classifier.pth"))
+        self.check_state(iteration)
+        self.scene.save(iteration, self.classifier.state_dict())
 
     def save_checkpoint(self, iteration: int) -> str:
+        self.check_state(iteration)
         state = {
             "format": CHECKPOINT_FORMAT,
             "iteration": iteration,
@@ -250,7 +258,7 @@ class Trainer:
                     "python": random.getstate()},
         }
         path = checkpoint_path(self.dataset.model_path, iteration)
-        torch_save_atomic(state, path)
+        save_checkpoint_file(state, path, self.dataset.model_path)
         self.last_checkpoint = path
         return path
 
@@ -259,9 +267,17 @@ class Trainer:
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"checkpoint {path} is not a GradiSeg checkpoint (format "
                              f"{CHECKPOINT_FORMAT}); a Gaussian Grouping chkpnt cannot resume here")
-        self.gaussians.restore(state["gaussians"], self.opt)
+        lr_changes = self.gaussians.restore(state["gaussians"], self.opt)
         self.classifier.load_state_dict(state["classifier"])
         self.cls_optimizer.load_state_dict(state["cls_optimizer"])
+        # This run's --classifier_lr wins over the saved one, as the Gaussians' rates do.
+        saved_lr = self.cls_optimizer.param_groups[0]["lr"]
+        self.cls_optimizer.param_groups[0]["lr"] = self.opt.classifier_lr
+        if saved_lr != self.opt.classifier_lr:
+            lr_changes["classifier"] = (saved_lr, self.opt.classifier_lr)
+        if lr_changes:
+            print("Resuming with this run's learning rates: " + ", ".join(
+                f"{name} {old:.4g} -> {new:.4g}" for name, (old, new) in lr_changes.items()))
         self.view_sampler.load_state_dict(state["view_sampler"])
         torch.set_rng_state(state["rng"]["torch"])
         self.identity_generator.set_state(state["rng"]["identity"])
