@@ -25,8 +25,9 @@ from scene.identity_classifier import IdentityClassifier
 from utils.atomic_io import torch_load_checked
 from utils.prompt_selection import (DEFAULT_IOA_THRESHOLD, grounded_sam_masks,
                                     load_grounded_sam_config, read_reference_masks)
-from utils.render_export import (export_split, load_prompt_ids, render_identity,
-                                 select_ids_on_view, write_selection_record)
+from utils.render_export import (clear_prompt_outputs, export_split, load_prompt_ids,
+                                 render_identity, select_ids_on_view, unpredicted_prompt_ids,
+                                 write_selection_record)
 from utils.visualization import to_uint8_rgb
 
 
@@ -116,7 +117,12 @@ def main(argv=None) -> int:
             os.path.join(point_cloud_dir(dataset.model_path, iteration), "classifier.pth"), "classifier"))
         background = torch.tensor([1.0, 1.0, 1.0] if dataset.white_background else [0.0, 0.0, 0.0])
         test_dir = os.path.join(dataset.model_path, "test", f"ours_{iteration}")
+        if not args.skip_test:
+            clear_prompt_outputs(test_dir)
         prompts = choose_prompts(args, scene, gaussians, classifier, pipe, background, test_dir)
+        for prompt, unused in unpredicted_prompt_ids(prompts or {}, gaussians, classifier).items():
+            print(f"warning: prompt '{prompt}': no Gaussian of iteration {iteration} predicts id(s) "
+                  f"{unused}; its masks will likely be empty", file=sys.stderr)
         overlay_gt_dir = None
         if args.boundary_overlay:
             if prompts is None:

@@ -33,6 +33,7 @@ from utils.identity_regularization import identity_3d_loss
 from utils.loss_utils import identity_ce_loss, photometric_loss, psnr
 
 CHECKPOINT_FORMAT = 1
+FULL_CHECK_INTERVAL = 100   # iterations between full divergence checks (saves always get one)
 
 
 @dataclass
@@ -117,7 +118,7 @@ class Trainer:
             gaussians.optimizer.zero_grad(set_to_none=True)
             self.cls_optimizer.step()
             self.cls_optimizer.zero_grad(set_to_none=True)
-            self.check_state(iteration)
+            self.check_state(iteration, full=iteration % FULL_CHECK_INTERVAL == 0)
             image_psnr = psnr(image, gt_image).item()
         return StepResult(loss.item(), loss_rgb.item(), loss_2d.item(), loss_3d.item(), image_psnr)
 
@@ -234,11 +235,12 @@ class Trainer:
         return report
 
     # ---------------------------------------------------------------- saving and resuming
-    def check_state(self, iteration: int) -> None:
-        """Stop (TrainingDiverged) if a parameter or optimiser state is not finite or ran away."""
+    def check_state(self, iteration: int, full: bool = True) -> None:
+        """Stop (TrainingDiverged) if a parameter or optimiser state is not finite or ran away
+        (`training.guards`; `full=False` is the cheaper per-iteration subset)."""
         self.guard.check_state(model_parameters(self.gaussians, self.classifier),
                                (self.gaussians.optimizer, self.cls_optimizer), iteration,
-                               self.last_checkpoint)
+                               self.last_checkpoint, full)
 
     def save(self, iteration: int) -> None:
         self.check_state(iteration)
