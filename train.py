@@ -24,6 +24,8 @@ def main(argv=None) -> int:
         print(f"Output folder: {args.model_path}  ({len(trainer.scene.getTrainCameras())} train / "
               f"{len(trainer.scene.getTestCameras())} test views, "
               f"{trainer.gaussians.get_xyz.shape[0]} initial Gaussians)")
+        if args.start_checkpoint:
+            print(f"Resuming from {args.start_checkpoint} at iteration {trainer.first_iteration}")
         print(f"Schedule: {trainer.schedule.describe()}")
         trainer.run()
     except (ConfigError, DataError, TrainingDiverged, SaveError, ValueError, OSError) as err:

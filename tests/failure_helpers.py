@@ -19,7 +19,7 @@ TINY_FLAGS = ["--iterations", "30", "--num_classes", "8", "--test_iterations", "
 def run_train(capsys, scene: str, model: str, *extra: str) -> tuple[int, str, str]:
     """train.py's main() on `scene` into `model`; returns (exit code, stdout, stderr)."""
     capsys.readouterr()
-    code = train.main(["-s", scene, "-m", str(model), *TINY_FLAGS, *map(str, extra)])
+    code = train.main(["-s", str(scene), "-m", str(model), *TINY_FLAGS, *map(str, extra)])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -61,6 +61,6 @@ def make_trainer(scene: str, model: str, *extra: str):
     from arguments import (GradiSegParams, ModelParams, OptimizationParams, PipelineParams,
                            RunParams, extract, parse_training_args)
     from training.trainer import Trainer
-    args = parse_training_args(["-s", scene, "-m", str(model), *TINY_FLAGS, *map(str, extra)])
+    args = parse_training_args(["-s", str(scene), "-m", str(model), *TINY_FLAGS, *map(str, extra)])
     return Trainer(*(extract(group, args) for group in
                      (ModelParams, OptimizationParams, PipelineParams, GradiSegParams, RunParams)))
