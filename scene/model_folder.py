@@ -21,6 +21,7 @@ import shutil
 from typing import Any, Callable
 
 from scene.errors import DataError
+from utils.atomic_io import torch_save_atomic
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -96,7 +97,6 @@ def _replace_folder(build: str, folder: str) -> None:
 
 def save_checkpoint_file(state: Any, path: str, model_path: str) -> None:
     """`torch.save` `state` to `path` atomically; SaveError names the path and what was kept."""
-    from utils.atomic_io import torch_save_atomic
     try:
         torch_save_atomic(state, path)
     except (OSError, RuntimeError) as err:
