@@ -100,7 +100,7 @@ def main(argv=None) -> int:
             if record["prompt_ids"]:
                 render_args += ["--prompt_ids", record["prompt_ids"]]
             return render.main(render_args)
-    except (ConfigError, DataError, ValueError, FileNotFoundError) as err:
+    except (ConfigError, DataError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

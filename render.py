@@ -142,7 +142,7 @@ def main(argv=None) -> int:
                          prompts=prompts if is_test else None, mask_threshold=args.mask_threshold,
                          overlay_gt_dir=overlay_gt_dir if is_test else None, quiet=args.quiet)
             print(f"{split}: {len(cameras)} views -> {out_dir}")
-    except (ConfigError, DataError, FileNotFoundError, ValueError, ImportError) as err:
+    except (ConfigError, DataError, OSError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -10,7 +10,7 @@ import torch
 from scene.errors import DataError
 from scene.gaussian_model import GaussianModel
 from scene.model_folder import (CLASSIFIER_NAME, PLY_NAME, check_gaussian_count,
-                                point_cloud_dir, search_for_max_iteration,  # noqa: F401 (re-exported)
+                                point_cloud_dir, search_for_max_iteration,
                                 verify_iteration_folder, write_iteration_folder)
 
 

@@ -78,7 +78,7 @@ def write_iteration_folder(model_path: str, iteration: int, num_gaussians: int,
     except (OSError, RuntimeError) as err:
         shutil.rmtree(build, ignore_errors=True)
         raise SaveError(f"cannot save iteration {iteration} to {folder}: {_reason(err)}; "
-                        f"kept: {describe_kept(model_path, exclude=iteration)}") from err
+                        f"kept: {describe_kept(model_path)}") from err
     return folder
 
 
@@ -197,9 +197,11 @@ def saved_checkpoints(model_path: str) -> list[int]:
                   if (m := CHECKPOINT_FILE.fullmatch(name)))
 
 
-def describe_kept(model_path: str, exclude: int | None = None) -> str:
-    """'iteration_7000 (latest save), chkpnt7000.pth (latest checkpoint)' or 'no earlier save'."""
-    saves = [i for i in saved_iterations(model_path) if i != exclude]
+def describe_kept(model_path: str) -> str:
+    """'<model>/point_cloud/iteration_7000 (latest complete save), <model>/chkpnt7000.pth (latest
+    checkpoint)', or 'no earlier save or checkpoint'. A failed save never touches an earlier
+    folder of the same iteration, so that one counts as kept."""
+    saves = saved_iterations(model_path)
     checkpoints = saved_checkpoints(model_path)
     parts = []
     if saves:

@@ -15,7 +15,7 @@ from scene import Scene
 from scene.errors import DataError
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
-from scene.model_folder import (MANIFEST_NAME, SaveError, is_complete, point_cloud_dir,
+from scene.model_folder import (MANIFEST_NAME, is_complete, point_cloud_dir,
                                 search_for_max_iteration, write_iteration_folder)
 from tests.failure_helpers import TINY_FLAGS, error_lines, run_train
 
@@ -178,22 +178,21 @@ def test_read_only_model_folder_stops_before_training(tiny_scene, tmp_path, caps
 
 
 def test_metrics_csv_keeps_the_curve_when_training_crashes(tiny_scene, tmp_path, capsys, monkeypatch):
-    from training.trainer import Trainer
-    original = Trainer.train_step
+    from training.trainer import StepResult, Trainer
 
-    def crashing_step(self, iteration):
-        if iteration == 150:
+    def crashing_step(self, iteration):   # the loop's logging without the optimisation's cost
+        if iteration == 105:
             raise OSError(errno.EIO, "simulated crash")
-        return original(self, iteration)
+        return StepResult(loss=1.0, photometric=1.0, identity_2d=0.0, identity_3d=0.0, psnr=20.0)
 
     monkeypatch.setattr(Trainer, "train_step", crashing_step)
-    code, _, _ = run_train(capsys, tiny_scene, tmp_path / "m", "--iterations", "200",
-                           "--save_iterations", "--checkpoint_iterations")
-    assert code == 1
+    code, _, err = run_train(capsys, tiny_scene, tmp_path / "m", "--iterations", "200",
+                             "--save_iterations", "--checkpoint_iterations")
+    assert code == 1 and "simulated crash" in error_lines(err)[0]
     with open(tmp_path / "m" / "metrics.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     logged = {int(row["iteration"]) for row in rows if row["name"] == "train/loss"}
-    assert logged == set(range(10, 101, 10))   # flushed at 100; the crash lost only 101..149
+    assert logged == set(range(10, 101, 10))   # flushed at 100; the crash lost only 101..104
 
 
 def test_gaussian_count_is_checked_against_the_manifest(trained, tmp_path):
@@ -207,3 +206,12 @@ def test_gaussian_count_is_checked_against_the_manifest(trained, tmp_path):
         json.dump(manifest, fh)
     with pytest.raises(DataError, match="holds 3000 Gaussians, its manifest says 5"):
         Scene(_dataset(model), GaussianModel(3, 16), load_iteration=30)
+
+
+def test_unwritable_render_folder_is_one_line(trained, tmp_path, capsys):
+    model = copy_model(trained, tmp_path)
+    (model / "test").write_text("a file where render.py writes its folder")
+    code, err = render_latest(capsys, model)
+    assert code == 1
+    [line] = error_lines(err)
+    assert str(model / "test") in line and "Traceback" not in err

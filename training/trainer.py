@@ -7,7 +7,6 @@ A checkpoint captures everything a step depends on, so resuming is bit-exact.
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -21,12 +20,12 @@ from scene import Scene
 from scene.igd import igd_round
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
+from scene.model_folder import checkpoint_path, save_checkpoint_file
 from training.guards import DivergenceGuard, TrainingDiverged, model_parameters
 from training.output_folder import trim_metrics_after
 from training.run_logger import RunLogger
 from training.schedule import TrainingSchedule
 from training.view_sampler import ViewSampler
-from scene.model_folder import checkpoint_path, save_checkpoint_file
 from utils.atomic_io import torch_load_checked
 from utils.general_utils import seed_everything
 from utils.identity_regularization import identity_3d_loss
