@@ -73,25 +73,32 @@ def render_folders(model: str, split: str) -> dict[int, str]:
     return dict(sorted(folders.items()))
 
 
-def score_folder(folder: str, lpips_fn: LpipsFn | None, device: torch.device | str = "cpu") -> dict[str, float]:
-    """PSNR (dB), SSIM and, with `lpips_fn`, LPIPS of `folder/renders` against `folder/gt`."""
+def score_folder(folder: str, lpips_fn: LpipsFn | None, allow_missing: bool = False,
+                 device: torch.device | str = "cpu") -> dict[str, float]:
+    """PSNR (dB), SSIM and, with `lpips_fn`, LPIPS of `folder/renders` against `folder/gt`, and
+    how many views were scored and how many lacked their other half (an error unless
+    `allow_missing`)."""
     renders, gt = os.path.join(folder, "renders"), os.path.join(folder, "gt")
-    scores = folder_psnr_ssim(renders, gt, device)
-    result = {"PSNR": scores["psnr"], "SSIM": scores["ssim"]}
+    scores = folder_psnr_ssim(renders, gt, allow_missing, device)
+    if scores["num_missing"]:
+        print(f"warning: {folder}: {scores['num_missing']} view(s) have a render or ground truth "
+              f"but not both; scored the {scores['num_views']} complete ones", file=sys.stderr)
+    result = {"PSNR": scores["psnr"], "SSIM": scores["ssim"], "views": scores["num_views"],
+              "missing_views": scores["num_missing"]}
     if lpips_fn is not None:
         result["LPIPS"] = folder_lpips(renders, gt, lpips_fn)
     return result
 
 
 def score_model(model: str, split: str, lpips_fn: LpipsFn | None, iteration: int | None = None,
-                device: torch.device | str = "cpu") -> dict[int, dict[str, float]]:
+                allow_missing: bool = False, device: torch.device | str = "cpu") -> dict[int, dict[str, float]]:
     """Scores of every (or one) rendered iteration of a model; written to `<model>/results.json`."""
     folders = render_folders(model, split)
     if iteration is not None:
         if iteration not in folders:
             raise FileNotFoundError(f"{model} has no rendered {split} views of iteration {iteration}")
         folders = {iteration: folders[iteration]}
-    results = {it: score_folder(folder, lpips_fn, device) for it, folder in folders.items()}
+    results = {it: score_folder(folder, lpips_fn, allow_missing, device) for it, folder in folders.items()}
     write_text_atomic(os.path.join(model, "results.json"),
                       json.dumps({f"ours_{it}": r for it, r in results.items()}, indent=2) + "\n")
     return results
@@ -106,23 +113,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--iteration", type=int, help="score this iteration (default: every one; "
                                                       "with --entry: the latest)")
     parser.add_argument("--out_dir", help="write table3.md and table3.csv here (with --entry)")
+    parser.add_argument("--allow_missing_views", action="store_true",
+                        help="score the views that have both a render and ground truth (counted in "
+                             "results.json) instead of refusing a folder where some lack one")
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     return parser
 
 
 def print_model_table(models: list[str], split: str, iteration: int | None,
-                      lpips_fn: LpipsFn | None, device: torch.device | str = "cpu") -> None:
+                      lpips_fn: LpipsFn | None, allow_missing: bool = False,
+                      device: torch.device | str = "cpu") -> None:
     """One markdown row per (model, rendered iteration)."""
     print("| model | iteration | PSNR (dB) | SSIM |" + (" LPIPS |" if lpips_fn else ""))
     print("|:--|--:|--:|--:|" + ("--:|" if lpips_fn else ""))
     for model in models:
-        for it, r in score_model(model, split, lpips_fn, iteration, device).items():
+        for it, r in score_model(model, split, lpips_fn, iteration, allow_missing, device).items():
             extra = f" {r['LPIPS']:.3f} |" if lpips_fn else ""
             print(f"| {model} | {it} | {r['PSNR']:.2f} | {r['SSIM']:.3f} |{extra}")
 
 
 def reconstruction_table(entries: list[tuple[str, str, str]], split: str, iteration: int | None,
-                         lpips_fn: LpipsFn | None, device: torch.device | str = "cpu") -> ResultGrid:
+                         lpips_fn: LpipsFn | None, allow_missing: bool = False,
+                         device: torch.device | str = "cpu") -> ResultGrid:
     """Table 3: one row per method, PSNR / SSIM (/ LPIPS) per scene of the (latest) iteration."""
     metrics = [Metric("PSNR", "psnr", 1.0, 2), Metric("SSIM", "ssim", 1.0, 3)]
     if lpips_fn:
@@ -130,7 +142,7 @@ def reconstruction_table(entries: list[tuple[str, str, str]], split: str, iterat
     grid = ResultGrid(["method"], list(dict.fromkeys(scene for scene, _, _ in entries)), metrics)
     values: dict[str, dict[str, list[float]]] = {}
     for scene, method, model in entries:
-        results = score_model(model, split, lpips_fn, iteration, device)
+        results = score_model(model, split, lpips_fn, iteration, allow_missing, device)
         latest = results[max(results)]
         values.setdefault(method, {})[scene] = [latest[m.name] for m in metrics]
     for method, by_scene in values.items():
@@ -147,9 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     lpips_fn, note = load_lpips(device)
     if args.model_paths:
-        print_model_table(args.model_paths, args.split, args.iteration, lpips_fn, device)
+        print_model_table(args.model_paths, args.split, args.iteration, lpips_fn, args.allow_missing_views,
+                          device)
     if args.entry:
-        grid = reconstruction_table(args.entry, args.split, args.iteration, lpips_fn, device)
+        grid = reconstruction_table(args.entry, args.split, args.iteration, lpips_fn, args.allow_missing_views,
+                                    device)
         print("\n### Table 3: reconstruction quality of the test views\n")
         print(grid.to_markdown())
         if args.out_dir:

@@ -3,7 +3,8 @@
     <model>/<split>/ours_<iter>/renders, gt              RGB render and ground truth
                                objects_feature16         identity features as PCA colours
                                objects_pred              predicted ids, coloured
-                               objects_pred_id           predicted ids, raw uint8 PNG
+                               objects_pred_id           predicted ids, raw PNG (8-bit; 16-bit
+                                                         when num_classes > 256)
                                gt_objects_color          training-mask ids, coloured (if any)
                                strip                     the above side by side
                                test_mask/<view>/<prompt>.png   prompt masks (0/255)
@@ -20,6 +21,7 @@ selected gets an empty mask.
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import torch
@@ -35,6 +37,7 @@ from utils.atomic_io import write_json_atomic
 from utils.image_io import write_png
 from utils.visualization import FeaturePCA, colorize_ids, side_by_side, to_uint8_rgb
 
+PROMPT_OUTPUTS = ("test_mask", "boundary_overlay", "prompts.json", "reference_selection.json")
 OUTPUT_FOLDERS = ("renders", "gt", "objects_feature16", "objects_pred", "objects_pred_id",
                   "gt_objects_color", "strip")
 OVERLAY_FOLDER = "boundary_overlay"
@@ -55,6 +58,34 @@ def load_prompt_ids(path: str, num_classes: int) -> dict[str, list[int]]:
         if bad:
             raise ConfigError(f"{path}: prompt '{prompt}' has ids {bad} outside 0..{num_classes - 1}")
     return prompts
+
+
+def id_map_dtype(num_classes: int) -> type:
+    """The smallest PNG integer type holding ids 0..num_classes-1 (8-bit ids would wrap at 256)."""
+    if num_classes > 65536:
+        raise ValueError(f"num_classes {num_classes}: id maps are PNG, at most 16-bit (65536 ids)")
+    return np.uint8 if num_classes <= 256 else np.uint16
+
+
+def clear_prompt_outputs(out_dir: str) -> None:
+    """Remove an earlier render's prompt masks, overlays and prompt records from `out_dir`, so
+    that a re-render with other (or fewer) prompts leaves no stale mask for evaluation to score."""
+    for name in PROMPT_OUTPUTS:
+        path = os.path.join(out_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+@torch.no_grad()
+def unpredicted_prompt_ids(prompts: dict[str, list[int]], gaussians,
+                           classifier: IdentityClassifier) -> dict[str, list[int]]:
+    """prompt -> its ids that no Gaussian predicts (argmax of its class probabilities); a prompt
+    whose ids are all listed will most likely get empty masks."""
+    predicted = set(classifier.gaussian_probabilities(gaussians.get_objects).argmax(dim=1).tolist())
+    return {prompt: unused for prompt, ids in prompts.items()
+            if (unused := [i for i in ids if i not in predicted])}
 
 
 def prompt_masks(logits: torch.Tensor, prompts: dict[str, list[int]], threshold: float
@@ -140,11 +171,12 @@ def export_split(out_dir: str, cameras: list, gaussians, classifier: IdentityCla
     for folder in OUTPUT_FOLDERS:
         os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
     pca = FeaturePCA(gaussians.get_objects[:, 0, :])
+    id_dtype = id_map_dtype(classifier.num_classes)
     for camera in tqdm(cameras, desc=f"Rendering {os.path.basename(os.path.dirname(out_dir))}",
                        disable=quiet):
         name = camera.image_name
         out, logits = render_identity(camera, gaussians, classifier, pipe, background)
-        pred_ids = logits.argmax(dim=0).cpu().numpy().astype(np.uint8)
+        pred_ids = logits.argmax(dim=0).cpu().numpy().astype(id_dtype)
         panels = {
             "renders": to_uint8_rgb(out["render"]),
             "gt": to_uint8_rgb(camera.original_image),

@@ -23,10 +23,12 @@ from apps.prompt_selection import (
     read_reference_masks,
 )
 from apps.render_export import (
+    clear_prompt_outputs,
     export_split,
     load_prompt_ids,
     render_identity,
     select_ids_on_view,
+    unpredicted_prompt_ids,
     write_selection_record,
 )
 from arguments import ConfigError, ModelParams, PipelineParams
@@ -114,7 +116,12 @@ def render_model(dataset: ModelParams, pipe: PipelineParams, request: RenderRequ
     background = torch.tensor([1.0, 1.0, 1.0] if dataset.white_background else [0.0, 0.0, 0.0],
                               device=device)
     test_dir = os.path.join(dataset.model_path, "test", f"ours_{iteration}")
+    if not request.skip_test:
+        clear_prompt_outputs(test_dir)   # a re-render with fewer prompts leaves no stale mask
     prompts = choose_prompts(request, scene, gaussians, classifier, pipe, background, test_dir)
+    for prompt, unused in unpredicted_prompt_ids(prompts or {}, gaussians, classifier).items():
+        print(f"warning: prompt '{prompt}': no Gaussian of iteration {iteration} predicts id(s) "
+              f"{unused}; its masks will likely be empty", file=sys.stderr)
     overlay_gt_dir = None
     if request.boundary_overlay:
         if prompts is None:

@@ -130,6 +130,10 @@ class RunParams:
     save_iterations: list = field(default_factory=lambda: [7_000, 30_000])
     checkpoint_iterations: list = field(default_factory=list)
     start_checkpoint: str = field(default="", metadata={"help": "resume from this chkpnt<N>.pth"})
+    resume: bool = field(default=False, metadata={
+        "help": "resume from the latest chkpnt<N>.pth in the model folder"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "delete another run's saves, checkpoints and renders in the model folder first"})
     seed: int = 0
     quiet: bool = False
     threads: int = field(default=0, metadata={"help": "CPU threads (0: torch's default)"})

@@ -2,11 +2,22 @@
 from __future__ import annotations
 
 import os
-import re
+from typing import Any
+
+import torch
 
 from scene.camera_loading import camera_to_json, cameraList_from_camInfos
 from scene.dataset_readers import sceneLoadTypeCallbacks
 from scene.gaussian_model import GaussianModel
+from scene.model_folder import (
+    CLASSIFIER_NAME,
+    PLY_NAME,
+    check_gaussian_count,
+    point_cloud_dir,
+    search_for_max_iteration,
+    verify_iteration_folder,
+    write_iteration_folder,
+)
 from utils.atomic_io import write_json_atomic
 from utils.errors import DataError
 
@@ -22,19 +33,6 @@ def detect_scene_type(source_path: str) -> str:
             return "Blender"
     raise DataError(f"{source_path}: no COLMAP model (sparse/) and no transforms.json; "
                     f"a scene folder needs images/ with sparse/0/, or transforms.json")
-
-
-def point_cloud_dir(model_path: str, iteration: int) -> str:
-    return os.path.join(model_path, "point_cloud", f"iteration_{iteration}")
-
-
-def search_for_max_iteration(folder: str) -> int:
-    """Largest N among `iteration_N` sub-folders of `folder`."""
-    iterations = [int(m.group(1)) for name in os.listdir(folder)
-                  if (m := re.fullmatch(r"iteration_(\d+)", name))]
-    if not iterations:
-        raise DataError(f"no saved iteration in {folder}")
-    return max(iterations)
 
 
 class Scene:
@@ -77,17 +75,19 @@ class Scene:
                                                                 gaussians.device)
 
         if self.loaded_iter is not None:
-            self.gaussians.load_ply(os.path.join(point_cloud_dir(self.model_path, self.loaded_iter),
-                                                 "point_cloud.ply"))
+            folder = point_cloud_dir(self.model_path, self.loaded_iter)
+            manifest = verify_iteration_folder(folder)
+            self.gaussians.load_ply(os.path.join(folder, PLY_NAME))
+            check_gaussian_count(folder, manifest, self.gaussians.num_points)
         else:
             self.gaussians.create_from_pcd(scene_info.point_cloud, self.cameras_extent)
 
-    def save(self, iteration: int) -> str:
-        """Write the Gaussians of `iteration` as PLY; returns the folder."""
-        folder = point_cloud_dir(self.model_path, iteration)
-        os.makedirs(folder, exist_ok=True)
-        self.gaussians.save_ply(os.path.join(folder, "point_cloud.ply"))
-        return folder
+    def save(self, iteration: int, classifier_state: dict[str, Any]) -> str:
+        """Write the Gaussians of `iteration` (PLY) and the classifier's state as one save
+        (`scene.model_folder.write_iteration_folder`); returns the folder."""
+        return write_iteration_folder(self.model_path, iteration, self.gaussians.num_points, {
+            PLY_NAME: self.gaussians.save_ply,
+            CLASSIFIER_NAME: lambda path: torch.save(classifier_state, path)})
 
     def getTrainCameras(self, scale: float = 1.0):
         return self.train_cameras[scale]

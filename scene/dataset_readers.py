@@ -20,6 +20,7 @@ import numpy as np
 import pycolmap
 from plyfile import PlyData
 
+from scene.camera_validation import check_camera_infos, check_intrinsics, check_points, ensure_scene_extent
 from scene.cameras import camera_centre
 from utils import image_io
 from utils.errors import DataError, warn_once
@@ -161,9 +162,12 @@ def readColmapSceneInfo(path: str, images: Optional[str], eval: bool,
         raise DataError(f"{images_dir}: images folder does not exist")
     reconstruction = _read_reconstruction(model_dir)
     cam_infos = _colmap_camera_infos(reconstruction, model_dir, images_dir, path, object_path)
+    check_camera_infos(cam_infos, _colmap_file(model_dir, "images") or model_dir)
     train, test = split_train_test(cam_infos, path, eval, llffhold)
     nerf_normalization = getNerfppNorm(train)
     point_cloud = _colmap_point_cloud(reconstruction)
+    check_points(point_cloud.points, _colmap_file(model_dir, "points3D") or model_dir)
+    nerf_normalization = ensure_scene_extent(nerf_normalization, point_cloud.points, model_dir)
     if random_init or len(point_cloud.points) == 0:
         centre, half_size = -nerf_normalization["translate"], nerf_normalization["radius"]
         point_cloud = random_point_cloud(centre, half_size)
@@ -209,6 +213,8 @@ def _colmap_camera_infos(reconstruction: pycolmap.Reconstruction, model_dir: str
         image = reconstruction.images[image_id]
         camera = reconstruction.cameras[image.camera_id]
         fx, fy = _pinhole_focals(camera, cameras_file)
+        check_intrinsics(fx, fy, camera.width, camera.height,
+                         f"{cameras_file}: camera {camera.camera_id} (image {image.name})")
         # `cam_from_world` is a method in pycolmap >= 3.12 and a property before.
         pose = image.cam_from_world() if callable(image.cam_from_world) else image.cam_from_world
         image_path = os.path.join(images_dir, image.name)
@@ -297,10 +303,14 @@ def readNerfSyntheticInfo(path: str, white_background: bool, eval: bool,
         train, test = split_train_test(cams_per_file[0], path, eval, llffhold)
     nerf_normalization = getNerfppNorm(train)
 
+    check_camera_infos(train + test, json_paths[0] if len(json_paths) == 1 else path)
     ply_path = None if random_init else _transforms_ply_path(path, contents[0])
     if ply_path is not None:
         point_cloud = fetchPly(ply_path)
-    else:
+        check_points(point_cloud.points, ply_path)
+    nerf_normalization = ensure_scene_extent(
+        nerf_normalization, point_cloud.points if ply_path else np.empty((0, 3)), path)
+    if ply_path is None:
         centre = np.zeros(3) if blender else -nerf_normalization["translate"]
         half_size = BLENDER_INIT_HALF_SIZE if blender else nerf_normalization["radius"]
         point_cloud = random_point_cloud(centre, half_size)
@@ -363,6 +373,10 @@ def _transforms_camera_info(uid: int, frame: _Frame, scene_path: str, images_roo
     c2w[:3, 1:3] *= -1  # OpenGL camera axes (y up, z backward) -> COLMAP's (y down, z forward)
     w2c = np.linalg.inv(c2w)
     fx, fy, cx, cy, width, height, dist_coeffs = _frame_intrinsics(frame)
+    check_intrinsics(fx, fy, width, height, frame.where())
+    if not np.all(np.isfinite([cx, cy, *dist_coeffs])):
+        raise DataError(f"{frame.where()}: principal point ({cx}, {cy}) and distortion "
+                        f"{dist_coeffs.tolist()} must be finite")
     undistortion = None
     centred = np.isclose(cx, width / 2) and np.isclose(cy, height / 2)
     if np.any(dist_coeffs != 0) or not centred:
@@ -406,6 +420,8 @@ def _frame_intrinsics(frame: _Frame) -> tuple:
         raise
     except (TypeError, ValueError) as error:  # a key holds a string, a list, ...
         raise DataError(f"{frame.where()}: camera intrinsics are not numbers ({error})") from error
+    except ZeroDivisionError:  # camera_angle_x/y of 0
+        raise DataError(f"{frame.where()}: a field of view of 0 gives no focal length") from None
 
 
 def _parse_intrinsics(frame: _Frame) -> tuple:

@@ -141,15 +141,7 @@ class GaussianModel:
     def training_setup(self, training_args: Any) -> None:
         """Adam over the seven parameter groups with 3DGS's learning rates (f_rest at
         feature_lr / 20) and `object_lr` for the identity encodings."""
-        lrs = {
-            "xyz": training_args.position_lr_init * self.spatial_lr_scale,
-            "f_dc": training_args.feature_lr,
-            "f_rest": training_args.feature_lr / 20.0,
-            "opacity": training_args.opacity_lr,
-            "scaling": training_args.scaling_lr,
-            "rotation": training_args.rotation_lr,
-            "obj_dc": training_args.object_lr,
-        }
+        lrs = self.group_learning_rates(training_args)
         groups = [{"params": [param], "lr": lrs[name], "name": name}
                   for name, param in self.parameters_by_group().items()]
         self.optimizer = torch.optim.Adam(groups, lr=0.0, eps=1e-15)
@@ -158,6 +150,18 @@ class GaussianModel:
             lr_final=training_args.position_lr_final * self.spatial_lr_scale,
             lr_delay_mult=training_args.position_lr_delay_mult,
             max_steps=training_args.position_lr_max_steps)
+
+    def group_learning_rates(self, training_args: Any) -> dict[str, float]:
+        """Adam group name -> initial learning rate (xyz then follows `xyz_scheduler`)."""
+        return {
+            "xyz": training_args.position_lr_init * self.spatial_lr_scale,
+            "f_dc": training_args.feature_lr,
+            "f_rest": training_args.feature_lr / 20.0,
+            "opacity": training_args.opacity_lr,
+            "scaling": training_args.scaling_lr,
+            "rotation": training_args.rotation_lr,
+            "obj_dc": training_args.object_lr,
+        }
 
     def update_learning_rate(self, iteration: int) -> float:
         """Set the position learning rate for `iteration`; returns it."""
@@ -282,8 +286,10 @@ class GaussianModel:
             "optimizer": None if self.optimizer is None else copy.deepcopy(self.optimizer.state_dict()),
         }
 
-    def restore(self, state: dict, training_args: Any) -> None:
-        """Resume from `capture()`'s dict: parameters and optimizer state."""
+    def restore(self, state: dict, training_args: Any) -> dict[str, tuple[float, float]]:
+        """Resume from `capture()`'s dict: parameters and optimizer state. The learning rates
+        are `training_args`' (this run's flags), not the saved ones; returns {group: (saved,
+        now)} for those that differ."""
         missing = {"max_sh_degree", "num_objects", "active_sh_degree", "spatial_lr_scale",
                    "params", "optimizer"} - set(state)
         if missing:
@@ -296,8 +302,21 @@ class GaussianModel:
         self.active_sh_degree = state["active_sh_degree"]
         self.spatial_lr_scale = state["spatial_lr_scale"]
         self.training_setup(training_args)
-        if state["optimizer"] is not None:
-            self.optimizer.load_state_dict(state["optimizer"])
+        if state["optimizer"] is None:
+            return {}
+        self.optimizer.load_state_dict(state["optimizer"])
+        return self._reapply_learning_rates(training_args)
+
+    def _reapply_learning_rates(self, training_args: Any) -> dict[str, tuple[float, float]]:
+        """Set every group but xyz (set each iteration by the scheduler, rebuilt from
+        `training_args`) to this run's learning rate; {group: (was, now)} for those changed."""
+        changes = {}
+        for name, lr in self.group_learning_rates(training_args).items():
+            group = self._optimizer_group(name)
+            if name != "xyz" and group["lr"] != lr:
+                changes[name] = (group["lr"], lr)
+                group["lr"] = lr
+        return changes
 
 
 def _check_row_mask(mask: torch.Tensor, num_points: int) -> torch.Tensor:

@@ -41,7 +41,7 @@ def train_to(scene: str, model: str, config: str, seed: int, checkpoints: list[i
         return
     subprocess.run([sys.executable, "train.py", "-s", scene, "-m", model, "--config_file", config,
                     "--eval", "--quiet", "--seed", str(seed), "--iterations", str(max(checkpoints)),
-                    "--checkpoint_iterations", *map(str, checkpoints), "--test_iterations"],
+                    "--checkpoint_iterations", *map(str, checkpoints), "--test_iterations", "--overwrite"],
                    cwd=ROOT, check=True)
 
 

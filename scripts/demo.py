@@ -40,7 +40,7 @@ def main() -> int:
     if not os.path.isdir(os.path.join(ROOT, scene)):
         run(["scripts/make_synthetic_scene.py", scene, "--seed", str(args.seed), "--mask_jitter", "1"])
     run(["train.py", "-s", scene, "-m", model, "--config_file", args.config, "--eval",
-         "--seed", str(args.seed), "--save_iterations", "1", str(final)])
+         "--seed", str(args.seed), "--save_iterations", "1", str(final), "--overwrite"])
     rows = []
     for iteration in (1, final):
         run(["render.py", "-m", model, "--iteration", str(iteration), "--skip_train",

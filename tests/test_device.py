@@ -6,8 +6,9 @@ statistics and both optimisers' steps with the Gaussians, classifier, cameras an
 PyTorch's shape-only `meta` device: any CPU tensor mixed in raises "Tensor on device cpu is not
 on the expected device meta". The two compiled pieces (rasterizer, KNN) get meta kernels through
 `torch.library` custom ops here; their values are tested against references elsewhere. The
-data-dependent steps cannot run on meta: the NaN guard, the statistics' boolean-mask updates
-(kept as 3DGS writes them: another formulation changed the demo's rounding), densification, IGD.
+data-dependent steps cannot run on meta: the divergence guards (`training.guards`, whose scene
+size is stubbed here), the statistics' boolean-mask updates (kept as 3DGS writes them: another
+formulation changed the demo's rounding), densification, IGD.
 """
 import os
 import subprocess
@@ -22,6 +23,7 @@ from gaussian_renderer.device import resolve_data_device, resolve_device
 from gaussian_renderer.reference import RasterOutput
 from method import laknn
 from scene import gaussian_model
+from training import guards
 from training.trainer import Trainer
 from utils.errors import DeviceError
 
@@ -108,10 +110,16 @@ def meta_knn(query, points, k, exclude_self=False):
     return _knn_op(query, points, k)
 
 
+def shape_only(monkeypatch):
+    """Stand-ins for what needs values: the initial scale's 3-NN distance and the guard's scene size."""
+    monkeypatch.setattr(gaussian_model, "mean_sq_dist_to_3nn", lambda points: points.new_empty(points.shape[0]))
+    monkeypatch.setattr(guards.DivergenceGuard, "scene_size", staticmethod(lambda extent, positions: 1.0))
+
+
 def test_the_training_step_keeps_every_tensor_on_the_configured_device(tiny_scene, tmp_path, monkeypatch):
     monkeypatch.setattr(gaussian_renderer, "get_rasterizer", lambda backend: meta_rasterize)
     monkeypatch.setattr(laknn, "knn", meta_knn)
-    monkeypatch.setattr(gaussian_model, "mean_sq_dist_to_3nn", lambda points: points.new_empty(points.shape[0]))
+    shape_only(monkeypatch)
     # LA-KNN from the first iteration, the 3D loss every iteration: both neighbour paths run.
     args = parse_training_args(["-s", tiny_scene, "-m", str(tmp_path / "m"), "--device", "meta",
                                 "--iterations", "4", "--reg3d_interval", "1", "--laknn_from_iter", "3",
@@ -153,7 +161,7 @@ def test_a_checkpoint_is_device_free_and_restores_onto_another_device(tiny_scene
                 yield from devices(value)
     assert set(devices(state)) == {"cpu"}
 
-    monkeypatch.setattr(gaussian_model, "mean_sq_dist_to_3nn", lambda points: points.new_empty(points.shape[0]))
+    shape_only(monkeypatch)
     meta_args = parse_training_args(["-s", tiny_scene, "-m", str(tmp_path / "cpu"), "--iterations", "5",
                                      "--device", "meta", "--start_checkpoint", path])
     resumed = Trainer.from_args(meta_args)

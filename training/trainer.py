@@ -25,19 +25,19 @@ from method.strategy import GradiSegStrategy
 from scene import Scene
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
+from scene.model_folder import checkpoint_path, point_cloud_dir, save_checkpoint_file
+from training.guards import DivergenceGuard, TrainingDiverged, model_parameters
+from training.output_folder import trim_metrics_after
 from training.run_logger import RunLogger
 from training.view_sampler import ViewSampler
-from utils.atomic_io import torch_load_checked, torch_save_atomic
+from utils.atomic_io import torch_load_checked
 from utils.general_utils import seed_everything, tree_to
 from utils.loss_utils import identity_ce_loss, photometric_loss, psnr
 from utils.visualization import colorize_ids, side_by_side, to_uint8_rgb
 
 # 2: the per-Gaussian statistics moved from the model's state to the strategy's.
 CHECKPOINT_FORMAT = 2
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss stopped being finite; earlier checkpoints and saves are left untouched."""
+FULL_CHECK_INTERVAL = 100   # iterations between full divergence checks (saves always get one)
 
 
 @dataclass
@@ -58,10 +58,6 @@ class StepLosses:
     identity_3d: torch.Tensor
     render: dict               # render()'s outputs for the view
     gt_image: torch.Tensor     # (3, H, W) on the training device
-
-
-def checkpoint_path(model_path: str, iteration: int) -> str:
-    return os.path.join(model_path, f"chkpnt{iteration}.pth")
 
 
 class Trainer:
@@ -90,6 +86,9 @@ class Trainer:
         self.last_checkpoint: str | None = None
         if run.start_checkpoint:
             self.load_checkpoint(run.start_checkpoint)
+            trim_metrics_after(dataset.model_path, self.first_iteration - 1)
+        self.guard = DivergenceGuard(DivergenceGuard.scene_size(self.scene.cameras_extent,
+                                                                self.gaussians.get_xyz.detach()))
         self.logger = RunLogger(dataset.model_path, resume=bool(run.start_checkpoint),
                                 use_wandb=run.use_wandb, run_config={
                                     **vars(dataset), **vars(opt), **vars(method), **vars(run)})
@@ -114,12 +113,15 @@ class Trainer:
                 f"rates or check the input data.")
         with torch.autograd.set_detect_anomaly(self.run_params.detect_anomaly):
             losses.total.backward()
+        self.guard.check_gradients(model_parameters(gaussians, self.classifier), iteration,
+                                   self.last_checkpoint)
 
         with torch.no_grad():
             for event in self.strategy.step_post_backward(iteration, gaussians, self.classifier, losses.render,
                                                           self.scene.cameras_extent):
                 self.logger.event(event.name, iteration, **event.fields)
             self.optimizer_steps()
+            self.check_state(iteration, full=iteration % FULL_CHECK_INTERVAL == 0)
             image_psnr = psnr(losses.render["render"], losses.gt_image).item()
         return StepResult(losses.total.item(), losses.photometric.item(), losses.identity_2d.item(),
                           losses.identity_3d.item(), image_psnr)
@@ -192,7 +194,7 @@ class Trainer:
                 self.save(iteration)
             if iteration in run.checkpoint_iterations:
                 self.save_checkpoint(iteration)
-            if iteration % 1000 == 0:
+            if iteration % 100 == 0:
                 self.logger.flush()
         progress.close()
         self.logger.scalar("train/seconds", time.time() - start, opt.iterations)
@@ -230,13 +232,22 @@ class Trainer:
         return report
 
     # ---------------------------------------------------------------- saving and resuming
+    def check_state(self, iteration: int, full: bool = True) -> None:
+        """Stop (TrainingDiverged) if a parameter or optimiser state is not finite or ran away
+        (`training.guards`; `full=False` is the cheaper per-iteration subset)."""
+        self.guard.check_state(model_parameters(self.gaussians, self.classifier),
+                               (self.gaussians.optimizer, self.cls_optimizer), iteration,
+                               self.last_checkpoint, full)
+
     def save(self, iteration: int) -> None:
-        folder = self.scene.save(iteration)
-        torch_save_atomic(self.classifier.state_dict(), os.path.join(folder, "classifier.pth"))
+        self.check_state(iteration)
+        self.scene.save(iteration, self.classifier.state_dict())
         if self.run_params.export_plain_ply:
-            self.gaussians.save_ply(os.path.join(folder, "point_cloud_plain.ply"), with_identity=False)
+            self.gaussians.save_ply(os.path.join(point_cloud_dir(self.dataset.model_path, iteration),
+                                                 "point_cloud_plain.ply"), with_identity=False)
 
     def save_checkpoint(self, iteration: int) -> str:
+        self.check_state(iteration)
         state = tree_to({
             "format": CHECKPOINT_FORMAT,
             "iteration": iteration,
@@ -251,7 +262,7 @@ class Trainer:
                     "python": random.getstate()},
         }, "cpu")  # device-free: a checkpoint resumes on any device
         path = checkpoint_path(self.dataset.model_path, iteration)
-        torch_save_atomic(state, path)
+        save_checkpoint_file(state, path, self.dataset.model_path)
         self.last_checkpoint = path
         return path
 
@@ -260,10 +271,18 @@ class Trainer:
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"checkpoint {path} is not a GradiSeg checkpoint (format "
                              f"{CHECKPOINT_FORMAT}); a Gaussian Grouping chkpnt cannot resume here")
-        self.gaussians.restore(state["gaussians"], self.opt)
+        lr_changes = self.gaussians.restore(state["gaussians"], self.opt)
         self.strategy.load_state_dict(state["strategy"], self.gaussians)
         self.classifier.load_state_dict(state["classifier"])
         self.cls_optimizer.load_state_dict(state["cls_optimizer"])
+        # This run's --classifier_lr wins over the saved one, as the Gaussians' rates do.
+        saved_lr = self.cls_optimizer.param_groups[0]["lr"]
+        self.cls_optimizer.param_groups[0]["lr"] = self.opt.classifier_lr
+        if saved_lr != self.opt.classifier_lr:
+            lr_changes["classifier"] = (saved_lr, self.opt.classifier_lr)
+        if lr_changes:
+            print("Resuming with this run's learning rates: " + ", ".join(
+                f"{name} {old:.4g} -> {new:.4g}" for name, (old, new) in lr_changes.items()))
         self.view_sampler.load_state_dict(state["view_sampler"])
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"].get("cuda") is not None and self.device.type == "cuda":

@@ -45,7 +45,8 @@ def read_rgb(path: str, white_background: bool) -> np.ndarray:
 
 
 def write_png(path: str, image: np.ndarray) -> None:
-    """Write an (H, W) or (H, W, 3) RGB uint8 image as PNG, atomically; errors name the file."""
+    """Write an (H, W) uint8/uint16 or (H, W, 3) RGB uint8 image as PNG, atomically; errors name
+    the file."""
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(".png", image)

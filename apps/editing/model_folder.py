@@ -17,6 +17,13 @@ from arguments import ConfigError, ModelParams, read_cfg_args, saved_params, wri
 from scene import point_cloud_dir, search_for_max_iteration
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
+from scene.model_folder import (
+    CLASSIFIER_NAME,
+    PLY_NAME,
+    check_gaussian_count,
+    verify_iteration_folder,
+    write_iteration_folder,
+)
 from utils.atomic_io import torch_load_checked, write_json_atomic
 
 COPIED_MODEL_FILES = ("cameras.json",)
@@ -45,12 +52,14 @@ def load_model(model_path: str, iteration: int = -1, device: torch.device | str 
         iteration = search_for_max_iteration(os.path.join(model_path, "point_cloud"))
     folder = point_cloud_dir(model_path, iteration)
     gaussians = GaussianModel(sizes.sh_degree, sizes.num_objects, device)
-    ply_path = os.path.join(folder, "point_cloud.ply")
+    ply_path = os.path.join(folder, PLY_NAME)
     if not os.path.isfile(ply_path):
         raise FileNotFoundError(f"model point cloud not found: {ply_path}")
+    manifest = verify_iteration_folder(folder)
     gaussians.load_ply(ply_path)
+    check_gaussian_count(folder, manifest, gaussians.num_points)
     classifier = IdentityClassifier(gaussians.num_objects, sizes.num_classes)
-    state = torch_load_checked(os.path.join(folder, "classifier.pth"), "classifier")
+    state = torch_load_checked(os.path.join(folder, CLASSIFIER_NAME), "classifier")
     try:
         classifier.load_state_dict(state)
         classifier.to(device)
@@ -97,11 +106,10 @@ def write_model_folder(model: LoadedModel, out_path: str, record: dict[str, Any]
     build = os.path.join(parent, f".{os.path.basename(out_path)}.partial-{uuid.uuid4().hex[:8]}")
     try:
         write_cfg_args(argparse.Namespace(**{**model.cfg, "model_path": out_path}), build)
-        folder = point_cloud_dir(build, model.iteration)
-        os.makedirs(folder)
-        model.gaussians.save_ply(os.path.join(folder, "point_cloud.ply"))
-        shutil.copyfile(os.path.join(point_cloud_dir(model.path, model.iteration), "classifier.pth"),
-                        os.path.join(folder, "classifier.pth"))
+        source_classifier = os.path.join(point_cloud_dir(model.path, model.iteration), CLASSIFIER_NAME)
+        write_iteration_folder(build, model.iteration, model.gaussians.num_points, {
+            PLY_NAME: model.gaussians.save_ply,
+            CLASSIFIER_NAME: lambda path: shutil.copyfile(source_classifier, path)})
         for name in COPIED_MODEL_FILES:
             if os.path.isfile(os.path.join(model.path, name)):
                 shutil.copyfile(os.path.join(model.path, name), os.path.join(build, name))
