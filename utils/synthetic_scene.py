@@ -117,6 +117,7 @@ class SceneGeometry:
     objects: list[SceneObject]
     ground_radius: float
     light_direction: np.ndarray = field(default_factory=lambda: LIGHT_DIRECTION.copy())  # (3,) unit
+    ground_texture: Optional["Texture"] = None   # None: GROUND_TEXTURE
 
     @property
     def object_ids(self) -> list[int]:
@@ -127,6 +128,20 @@ GROUND_TEXTURE = Texture(kind="checker", color_name="grey", color_a=np.array([0.
                          color_b=np.array([0.50, 0.48, 0.45]),
                          waves=np.array([[math.pi / 0.4, 0.0, 0.0], [0.0, math.pi / 0.4, 0.0]]),
                          phases=np.array([0.3, 0.7]))
+GROUND_TEXTURES = ("checker", "noise")
+NOISE_GROUND_WAVES = 32
+
+
+def noise_ground_texture(rng: np.random.Generator) -> Texture:
+    """A non-repeating ground (horizontal plane waves of many directions and 4-40 rad/unit):
+    unlike the checker it gives structure from motion distinctive features to match."""
+    directions = rng.normal(size=(NOISE_GROUND_WAVES, 3))
+    directions[:, 2] = 0.0
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    frequencies = np.exp(rng.uniform(math.log(4.0), math.log(40.0), size=(NOISE_GROUND_WAVES, 1)))
+    return Texture(kind="noise", color_name="grey", color_a=np.array([0.75, 0.72, 0.66]),
+                   color_b=np.array([0.35, 0.33, 0.30]), waves=directions * frequencies,
+                   phases=rng.uniform(0.0, 2 * math.pi, size=NOISE_GROUND_WAVES))
 
 
 def _random_texture(color_name: str, rng: np.random.Generator) -> Texture:
@@ -208,9 +223,10 @@ def objects_bounding_sphere(objects: list[SceneObject]) -> tuple[np.ndarray, flo
     return center, float(radius)
 
 
-def build_scene(seed: int, num_objects: int) -> SceneGeometry:
+def build_scene(seed: int, num_objects: int, ground_texture: str = "checker") -> SceneGeometry:
     """The scene of `seed`: `num_objects` objects with ids 1..num_objects, shapes cycling through
-    a shuffled `SHAPES` so that every shape appears when there are at least three objects."""
+    a shuffled `SHAPES` so that every shape appears when there are at least three objects.
+    `ground_texture` is "checker" (GROUND_TEXTURE) or "noise" (`noise_ground_texture`)."""
     if not 1 <= num_objects <= MAX_OBJECTS:
         raise ValueError(f"num_objects must be in 1..{MAX_OBJECTS} (one palette colour each), got {num_objects}")
     rng = np.random.default_rng([seed, 0])
@@ -220,7 +236,8 @@ def build_scene(seed: int, num_objects: int) -> SceneGeometry:
                for k in range(num_objects)]
     _place_objects(objects, rng)
     _, radius = objects_bounding_sphere(objects)
-    return SceneGeometry(objects=objects, ground_radius=GROUND_RADIUS_FACTOR * radius)
+    ground = noise_ground_texture(np.random.default_rng([seed, 3])) if ground_texture == "noise" else None
+    return SceneGeometry(objects=objects, ground_radius=GROUND_RADIUS_FACTOR * radius, ground_texture=ground)
 
 
 def remove_object(scene: SceneGeometry, object_id: int) -> SceneGeometry:
@@ -456,7 +473,7 @@ def trace(scene: SceneGeometry, origins: np.ndarray, directions: np.ndarray) -> 
     normals = np.zeros_like(points)
     albedo = np.zeros_like(points)
     normals[on_ground] = (0.0, 0.0, 1.0)
-    albedo[on_ground] = texture_colors(GROUND_TEXTURE, points[on_ground])
+    albedo[on_ground] = texture_colors(scene.ground_texture or GROUND_TEXTURE, points[on_ground])
     for obj in scene.objects:
         selected = hit[labels[hit] == obj.object_id]
         local_points = _to_local(obj, points[selected])
@@ -815,6 +832,7 @@ class SyntheticSceneConfig:
     colmap_format: str = "binary"      # "binary" | "text"
     degradation: MaskDegradation = field(default_factory=MaskDegradation)
     without_object: Optional[int] = None   # render the same views with this object removed
+    ground_texture: str = "checker"         # "checker" | "noise" (SfM-friendly, see noise_ground_texture)
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -836,6 +854,7 @@ class SyntheticSceneConfig:
              "swap, merge and blob fractions must be in [0, 1]"),
             (self.without_object is None or 1 <= self.without_object <= self.num_objects,
              f"without_object must be an object id in 1..{self.num_objects}"),
+            (self.ground_texture in GROUND_TEXTURES, f"ground_texture must be one of {GROUND_TEXTURES}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -902,7 +921,7 @@ def scene_meta(config: SyntheticSceneConfig, scene: SceneGeometry, cameras: list
 def write_scene(folder: str, config: SyntheticSceneConfig) -> dict:
     """Generate the scene of `config` into the existing empty `folder`; returns its meta dict."""
     config.validate()
-    full_scene = build_scene(config.seed, config.num_objects)
+    full_scene = build_scene(config.seed, config.num_objects, config.ground_texture)
     # Cameras come from the full scene so that a scene without an object has the same views.
     cameras = orbit_cameras(full_scene, config.num_views, config.width, config.height, config.fov_x_deg,
                             config.elevation_deg, config.elevation_wave_deg)
