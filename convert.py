@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import pycolmap
+
 from prep.sfm import MATCHING_MODES, SfmOptions, convert_scene
 from scene.errors import DataError
 
@@ -31,11 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=defaults.num_threads, help="-1: all cores")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--force", action="store_true", help="replace images/, sparse/, distorted/")
+    parser.add_argument("--verbose", action="store_true", help="show COLMAP's own log")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    pycolmap.logging.minloglevel = 0 if args.verbose else 2   # 2: COLMAP's errors only
     options = SfmOptions(camera_model=args.camera_model, matching=args.matching, max_size=args.max_size,
                          resize=args.resize, min_registered_fraction=args.min_registered_fraction,
                          num_threads=args.threads, seed=args.seed)

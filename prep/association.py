@@ -26,7 +26,6 @@ without points, or whose points belong to no object, is left out (0) and reporte
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -66,7 +65,8 @@ class MaskOutcome:
 @dataclass
 class Association:
     id_maps: list                     # (H, W) uint8/uint16 output ids per view (None: no input mask)
-    objects: list                     # per output id (1..K): {"id", "views": [view indices], "masks", "pixels"}
+    objects: list                     # per output id 1..K (largest first): {"id", "views": [view indices],
+    #                                   "masks": masks in its group, "pixels"}
     masks: list = field(default_factory=list)   # MaskOutcome per input mask
     num_points_used: int = 0
 
@@ -124,8 +124,7 @@ def point_view_table(observations: Observations, obs_masks: np.ndarray, num_view
 
 # ----------------------------------------------------------------------------- clustering
 
-def containment_table(node_points: list, table: np.ndarray, mask_view: np.ndarray,
-                      options: AssociationOptions) -> np.ndarray:
+def containment_table(node_points: list, table: np.ndarray, options: AssociationOptions) -> np.ndarray:
     """(N, V) per node and view: the global index of the mask containing the node, AMBIGUOUS, or
     NOT_OBSERVED (see the module docstring)."""
     num_views = table.shape[1]
@@ -163,14 +162,14 @@ def consensus_edges(contained: np.ndarray, threshold: float, min_observers: int)
     return i, j
 
 
-def cluster_masks(mask_points: list, table: np.ndarray, mask_view: np.ndarray,
-                  options: AssociationOptions) -> list:
-    """Groups of global mask indices (lists), by rounds of consensus merging."""
+def cluster_masks(mask_points: list, table: np.ndarray, options: AssociationOptions) -> list:
+    """Groups of indices into `mask_points` (lists), by rounds of consensus merging; `table` is
+    the (P, V) point-view table of `point_view_table`."""
     groups = [[k] for k in range(len(mask_points))]
     points = [np.asarray(p, dtype=np.int64) for p in mask_points]
     for threshold in options.thresholds:
         while True:
-            contained = containment_table(points, table, mask_view, options)
+            contained = containment_table(points, table, options)
             i, j = consensus_edges(contained, threshold, options.min_observers)
             if len(i) == 0:
                 break
@@ -232,7 +231,7 @@ def associate(masks: list, observations: Observations, options: AssociationOptio
     mask_points = [np.unique(sorted_points[bounds[k]:bounds[k + 1]]) for k in range(len(table.view))]
     with_points = [k for k in range(len(table.view)) if len(mask_points[k]) >= options.min_points]
     groups = [[with_points[k] for k in g] for g in
-              cluster_masks([mask_points[k] for k in with_points], pv, table.view, options)]
+              cluster_masks([mask_points[k] for k in with_points], pv, options)]
 
     # Objects: groups spanning enough views, the largest (pixels) first, at most num_classes - 1.
     candidates = [g for g in groups if len(set(table.view[g].tolist())) >= options.min_views]
@@ -264,10 +263,22 @@ def associate(masks: list, observations: Observations, options: AssociationOptio
             outcome.object_ids = sorted({int(o) + 1 for o in np.unique(per_pixel[assigned])})
         outcomes.append(outcome)
 
-    summary = []
-    for o, g in enumerate(objects):
-        views = sorted({out.view for out in outcomes if o + 1 in out.object_ids})
-        summary.append({"id": o + 1, "views": views, "masks": len(g),
-                        "pixels": int(sum(int((m == o + 1).sum()) for m in id_maps if m is not None))})
-    return Association(id_maps=id_maps, objects=summary, masks=outcomes,
-                       num_points_used=int(len(np.unique(observations.point[in_mask]))))
+    return compact(id_maps, outcomes, [len(g) for g in objects], int(len(np.unique(observations.point[in_mask]))))
+
+
+def compact(id_maps: list, outcomes: list, group_sizes: list, num_points: int) -> Association:
+    """Renumber the objects that kept pixels 1..K, largest first (an object whose masks all went
+    to other objects by their points disappears), and summarise them."""
+    pixels = np.zeros(len(group_sizes) + 1, dtype=np.int64)
+    for ids in id_maps:
+        if ids is not None:
+            pixels += np.bincount(ids.ravel(), minlength=len(pixels))[:len(pixels)]
+    kept = [o for o in np.argsort(-pixels[1:], kind="stable") + 1 if pixels[o] > 0]
+    remap = np.zeros(len(pixels), dtype=np.int64)
+    remap[kept] = np.arange(1, len(kept) + 1)
+    id_maps = [None if ids is None else remap[ids].astype(ids.dtype) for ids in id_maps]
+    for outcome in outcomes:
+        outcome.object_ids = sorted(int(remap[o]) for o in outcome.object_ids)
+    objects = [{"id": int(remap[o]), "views": sorted({m.view for m in outcomes if remap[o] in m.object_ids}),
+                "masks": group_sizes[o - 1], "pixels": int(pixels[o])} for o in kept]
+    return Association(id_maps=id_maps, objects=objects, masks=outcomes, num_points_used=num_points)

@@ -1,4 +1,5 @@
 """3D association of per-view masks (prep.association, prep.geometry) and the segmenter-like masks."""
+import importlib.util
 import json
 import os
 
@@ -8,7 +9,7 @@ import pytest
 import prepare_masks
 from bench.synthetic.segmenter_masks import (SegmenterErrors, association_accuracy, segment_view,
                                              segmenter_like_masks, write_segmenter_masks)
-from prep.association import AssociationOptions, associate
+from prep.association import associate
 from prep.geometry import View, backproject, depth_observations, interior, visible_pixels
 from utils.image_io import read_mask, write_png
 from utils.synthetic_scene import (SyntheticSceneConfig, build_scene, make_synthetic_scene, orbit_cameras,
@@ -62,7 +63,8 @@ def test_association_recovers_object_ids_from_segmenter_masks(traced_scene):
     score = association_accuracy(result.id_maps, ids, labelled)
     assert raw < 0.6
     assert score.accuracy >= 0.95, score
-    assert len(result.objects) == 4 and all(m.max() < 16 for m in result.id_maps)
+    assert [o["id"] for o in result.objects] == [1, 2, 3, 4] and all(m.max() < 16 for m in result.id_maps)
+    assert [o["pixels"] for o in result.objects] == sorted((o["pixels"] for o in result.objects), reverse=True)
     # Both parts of a split object get its id; a merged mask is split between its two objects.
     for view, record in enumerate(records):
         for segment in record["segments"]:
@@ -160,10 +162,7 @@ def test_sam_adapter_never_downloads(tmp_path):
         load_sam_config(str(config))
     (tmp_path / "sam.pth").write_bytes(b"x")
     config.write_text(json.dumps({"model": "sam", "checkpoint": str(tmp_path / "sam.pth")}))
-    try:
-        import segment_anything  # noqa: F401
+    if importlib.util.find_spec("segment_anything") is not None:
         pytest.skip("segment_anything is installed")
-    except ImportError:
-        pass
     with pytest.raises(ImportError, match="--masks DIR"):
         sam_generator(load_sam_config(str(config)))

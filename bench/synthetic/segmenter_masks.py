@@ -22,7 +22,6 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
