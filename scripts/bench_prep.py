@@ -27,7 +27,9 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from bench.synthetic.segmenter_masks import SegmenterErrors, association_accuracy, write_segmenter_masks  # noqa: E402
+from bench.synthetic.segmenter_masks import (RECORD_FILE, SegmenterErrors, association_accuracy,  # noqa: E402
+                                             ideally_associated, write_segmenter_masks)
+from utils.image_io import write_png  # noqa: E402
 from utils.benchmark_harness import reference_view  # noqa: E402
 from utils.image_io import read_mask  # noqa: E402
 from utils.lerf_eval import evaluate_folder  # noqa: E402
@@ -40,7 +42,7 @@ SCENES = {
 VIEWS, WIDTH, HEIGHT = 32, 160, 120
 TRAIN_CONFIG = "config/prep/bench_train.json"   # the demo schedule in 1000 iterations
 DEPTH_CONFIG = "config/prep/depth.json"
-MASK_SETS = ("exact", "raw", "associated")
+MASK_SETS = ("exact", "ideal", "raw", "associated")
 
 
 def run(args: list[str], log: str) -> float:
@@ -102,11 +104,29 @@ def prepare_scene(name: str, spec: dict, out: str, log: str) -> dict:
     return {"scene": name, "spec": spec, "segmenter": record["counts"], "association": rows, "seconds": timing}
 
 
-def train_and_evaluate(name: str, out: str, mask_set: str, log: str, threads: int) -> dict:
+def write_ideal_masks(capture: str, truth: str) -> None:
+    """`masks_ideal`: the segmenter's masks with ideal ids (see `ideally_associated`)."""
+    names = sorted(os.path.splitext(n)[0] for n in os.listdir(os.path.join(capture, "images")))
+    with open(os.path.join(capture, "masks_raw", RECORD_FILE)) as fh:
+        records = json.load(fh)["views"]
+    ideal = ideally_associated(masks_of(os.path.join(capture, "masks_raw"), names), [records[n] for n in names],
+                               masks_of(os.path.join(truth, "object_mask"), names))
+    os.makedirs(os.path.join(capture, "masks_ideal"), exist_ok=True)
+    for n, mask in zip(names, ideal):
+        write_png(os.path.join(capture, "masks_ideal", n + ".png"), mask)
+
+
+def train_and_evaluate(name: str, out: str, mask_set: str, log: str, threads: int, reuse: bool) -> dict:
     capture = os.path.join(out, name, "capture")
     model = os.path.join(out, name, f"model_{mask_set}")
+    done = os.path.join(model, "bench_row.json")
+    if reuse and os.path.isfile(done):
+        with open(done) as fh:
+            return json.load(fh)
     shutil.rmtree(model, ignore_errors=True)
-    folder = {"exact": "masks_exact", "raw": "masks_raw", "associated": "masks_associated"}[mask_set]
+    folder = f"masks_{mask_set}"
+    if mask_set == "ideal":
+        write_ideal_masks(capture, os.path.join(out, name, "truth"))
     seconds = run(["train.py", "-s", capture, "-m", model, "--config_file", TRAIN_CONFIG, "--eval",
                    "--object_path", folder, "--seed", "0", "--quiet", "--threads", str(threads)], log)
     view = reference_view(capture)
@@ -116,7 +136,10 @@ def train_and_evaluate(name: str, out: str, mask_set: str, log: str, threads: in
         iterations = json.load(fh)["iterations"]
     result = evaluate_folder(os.path.join(capture, "test_mask"),
                              os.path.join(model, "test", f"ours_{iterations}", "test_mask"))
-    return {"miou": result.miou, "mbiou": result.mbiou, "seconds": seconds}
+    row = {"miou": result.miou, "mbiou": result.mbiou, "seconds": seconds}
+    with open(done, "w") as fh:
+        json.dump(row, fh)
+    return row
 
 
 def write_tables(results: dict, path: str) -> None:
@@ -164,7 +187,7 @@ def main() -> int:
             threads = 1 if args.jobs > 1 else 0
             with ThreadPoolExecutor(max_workers=args.jobs) as pool:
                 rows = list(pool.map(lambda m: {"scene": name, "masks": m,
-                                                **train_and_evaluate(name, args.out, m, log, threads)}, MASK_SETS))
+                                                **train_and_evaluate(name, args.out, m, log, threads, args.reuse)}, MASK_SETS))
             results["training"] += rows
             print(json.dumps(rows), flush=True)
         with open(os.path.join(args.out, "results.json"), "w") as fh:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import prepare_masks
-from bench.synthetic.segmenter_masks import (SegmenterErrors, association_accuracy, segment_view,
+from bench.synthetic.segmenter_masks import (SegmenterErrors, association_accuracy, ideally_associated, segment_view,
                                              segmenter_like_masks, write_segmenter_masks)
 from prep.association import associate
 from prep.geometry import View, backproject, depth_observations, interior, visible_pixels
@@ -132,6 +132,18 @@ def test_segment_view_errors_are_recorded():
     merged = [s["id"] for s in record["segments"] if s["kind"] == "merged"][0]
     assert np.array_equal(mask == merged, (ids == 1) | (ids == 2))
     assert sorted(np.unique(mask).tolist()) == [0, 1, 2, 3]
+
+
+def test_ideal_association_keeps_the_segmenter_errors_but_not_its_ids():
+    ids = np.zeros((20, 30), dtype=np.uint8)
+    ids[2:12, 2:12], ids[2:12, 12:22], ids[14:19, 24:29] = 1, 2, 3
+    errors = SegmenterErrors(split_fraction=1.0, merge_fraction=1.0, miss_fraction=0.0, jitter_px=0.0)
+    mask, record = segment_view(ids, errors, np.random.default_rng(0))
+    ideal = ideally_associated([mask], [record], [ids])[0]
+    assert np.array_equal(ideal, ids)          # parts and the merged pair get their true ids back
+    mask[ids == 3] = 0                          # the segmenter missed object 3: it stays missed
+    record["segments"] = [s for s in record["segments"] if s["true_ids"] != [3]]
+    assert np.array_equal(ideally_associated([mask], [record], [ids])[0], np.where(ids == 3, 0, ids))
 
 
 def test_prepare_masks_cli_writes_masks_and_report(tmp_path):

@@ -96,3 +96,16 @@ def test_inputs_are_checked(tmp_path):
         convert_scene(str(scene), SfmOptions(), log=quiet)
     with pytest.raises(ValueError, match="camera model"):
         convert_scene(str(scene), SfmOptions(camera_model="FISHEYE_PLUS"), force=True, log=quiet)
+
+
+def test_max_size_downscales_the_photos_sfm_reads(tmp_path):
+    import cv2
+    from prep.sfm import prepare_photos
+    source = tmp_path / "input"
+    source.mkdir()
+    cv2.imwrite(str(source / "big.png"), np.full((300, 400, 3), 90, np.uint8))
+    cv2.imwrite(str(source / "small.png"), np.full((60, 80, 3), 90, np.uint8))
+    assert prepare_photos(str(source), ["big.png", "small.png"], None, str(tmp_path)) == str(source)
+    resized = prepare_photos(str(source), ["big.png", "small.png"], 200, str(tmp_path))
+    assert cv2.imread(os.path.join(resized, "big.png")).shape == (150, 200, 3)
+    assert cv2.imread(os.path.join(resized, "small.png")).shape == (60, 80, 3)

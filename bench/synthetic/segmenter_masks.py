@@ -122,6 +122,20 @@ def write_segmenter_masks(scene_dir: str, out_dir: str, errors: SegmenterErrors,
     return record
 
 
+def ideally_associated(masks: list[np.ndarray], records: list[dict], exact: list[np.ndarray]) -> list[np.ndarray]:
+    """The segmenter's masks with the best ids any association could give them (the reference that
+    separates association errors from the segmenter's own): a whole or part mask gets its object's
+    true id over its (jittered) pixels, a merged mask the exact ids under it; missed objects stay 0."""
+    out = []
+    for mask, record, ids in zip(masks, records, exact):
+        ideal = np.zeros_like(mask)
+        for segment in record["segments"]:
+            region = mask == segment["id"]
+            ideal[region] = ids[region] if segment["kind"] == "merged" else segment["true_ids"][0]
+        out.append(ideal)
+    return out
+
+
 # ----------------------------------------------------------------------------- scoring
 
 @dataclass
