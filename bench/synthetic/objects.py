@@ -4,6 +4,7 @@ that they touch and occlude each other on a ground disc, and the orbit of pinhol
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -63,6 +64,7 @@ class SceneGeometry:
     objects: list[SceneObject]
     ground_radius: float
     light_direction: np.ndarray = field(default_factory=lambda: LIGHT_DIRECTION.copy())  # (3,) unit
+    ground_texture: Optional["Texture"] = None   # None: GROUND_TEXTURE
 
     @property
     def object_ids(self) -> list[int]:
@@ -73,6 +75,20 @@ GROUND_TEXTURE = Texture(kind="checker", color_name="grey", color_a=np.array([0.
                          color_b=np.array([0.50, 0.48, 0.45]),
                          waves=np.array([[math.pi / 0.4, 0.0, 0.0], [0.0, math.pi / 0.4, 0.0]]),
                          phases=np.array([0.3, 0.7]))
+GROUND_TEXTURES = ("checker", "noise")
+NOISE_GROUND_WAVES = 32
+
+
+def noise_ground_texture(rng: np.random.Generator) -> Texture:
+    """A non-repeating ground (horizontal plane waves of many directions and 4-40 rad/unit):
+    unlike the checker it gives structure from motion distinctive features to match."""
+    directions = rng.normal(size=(NOISE_GROUND_WAVES, 3))
+    directions[:, 2] = 0.0
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    frequencies = np.exp(rng.uniform(math.log(4.0), math.log(40.0), size=(NOISE_GROUND_WAVES, 1)))
+    return Texture(kind="noise", color_name="grey", color_a=np.array([0.75, 0.72, 0.66]),
+                   color_b=np.array([0.35, 0.33, 0.30]), waves=directions * frequencies,
+                   phases=rng.uniform(0.0, 2 * math.pi, size=NOISE_GROUND_WAVES))
 
 
 def _random_texture(color_name: str, rng: np.random.Generator) -> Texture:
@@ -154,9 +170,10 @@ def objects_bounding_sphere(objects: list[SceneObject]) -> tuple[np.ndarray, flo
     return center, float(radius)
 
 
-def build_scene(seed: int, num_objects: int) -> SceneGeometry:
+def build_scene(seed: int, num_objects: int, ground_texture: str = "checker") -> SceneGeometry:
     """The scene of `seed`: `num_objects` objects with ids 1..num_objects, shapes cycling through
-    a shuffled `SHAPES` so that every shape appears when there are at least three objects."""
+    a shuffled `SHAPES` so that every shape appears when there are at least three objects.
+    `ground_texture` is "checker" (GROUND_TEXTURE) or "noise" (`noise_ground_texture`)."""
     if not 1 <= num_objects <= MAX_OBJECTS:
         raise ValueError(f"num_objects must be in 1..{MAX_OBJECTS} (one palette colour each), got {num_objects}")
     rng = np.random.default_rng([seed, 0])
@@ -166,7 +183,8 @@ def build_scene(seed: int, num_objects: int) -> SceneGeometry:
                for k in range(num_objects)]
     _place_objects(objects, rng)
     _, radius = objects_bounding_sphere(objects)
-    return SceneGeometry(objects=objects, ground_radius=GROUND_RADIUS_FACTOR * radius)
+    ground = noise_ground_texture(np.random.default_rng([seed, 3])) if ground_texture == "noise" else None
+    return SceneGeometry(objects=objects, ground_radius=GROUND_RADIUS_FACTOR * radius, ground_texture=ground)
 
 
 def remove_object(scene: SceneGeometry, object_id: int) -> SceneGeometry:

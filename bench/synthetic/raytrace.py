@@ -197,7 +197,7 @@ def trace(scene: SceneGeometry, origins: np.ndarray, directions: np.ndarray) -> 
     normals = np.zeros_like(points)
     albedo = np.zeros_like(points)
     normals[on_ground] = (0.0, 0.0, 1.0)
-    albedo[on_ground] = texture_colors(GROUND_TEXTURE, points[on_ground])
+    albedo[on_ground] = texture_colors(scene.ground_texture or GROUND_TEXTURE, points[on_ground])
     for obj in scene.objects:
         selected = hit[labels[hit] == obj.object_id]
         local_points = _to_local(obj, points[selected])

@@ -36,6 +36,7 @@ import numpy as np
 
 from bench.synthetic.degrade import MaskDegradation, degrade_masks
 from bench.synthetic.objects import (
+    GROUND_TEXTURES,
     MAX_OBJECTS,
     PinholeCamera,
     SceneGeometry,
@@ -81,6 +82,7 @@ class SyntheticSceneConfig:
     colmap_format: str = "binary"      # "binary" | "text"
     degradation: MaskDegradation = field(default_factory=MaskDegradation)
     without_object: Optional[int] = None   # render the same views with this object removed
+    ground_texture: str = "checker"         # "checker" | "noise" (SfM-friendly, see noise_ground_texture)
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -102,6 +104,7 @@ class SyntheticSceneConfig:
              "swap, merge and blob fractions must be in [0, 1]"),
             (self.without_object is None or 1 <= self.without_object <= self.num_objects,
              f"without_object must be an object id in 1..{self.num_objects}"),
+            (self.ground_texture in GROUND_TEXTURES, f"ground_texture must be one of {GROUND_TEXTURES}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -162,7 +165,7 @@ def scene_meta(config: SyntheticSceneConfig, scene: SceneGeometry, cameras: list
 def scene_geometry(config: SyntheticSceneConfig) -> tuple[SceneGeometry, list[PinholeCamera]]:
     """The objects and cameras of `config`. Cameras come from the full scene, so that a scene
     without an object has the same views."""
-    full_scene = build_scene(config.seed, config.num_objects)
+    full_scene = build_scene(config.seed, config.num_objects, config.ground_texture)
     cameras = orbit_cameras(full_scene, config.num_views, config.width, config.height, config.fov_x_deg,
                             config.elevation_deg, config.elevation_wave_deg)
     scene = full_scene if config.without_object is None else remove_object(full_scene, config.without_object)

@@ -1,0 +1,88 @@
+"""`prepare_masks.py`: per-view 2D masks -> `SCENE/object_mask/` with ids consistent across views."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Optional
+
+from prep.association import Association, AssociationOptions, associate
+from prep.depth import depth_maps
+from prep.geometry import (
+    Observations,
+    View,
+    depth_observations,
+    read_reconstruction,
+    scene_views,
+    track_observations,
+)
+from prep.mask_sources import read_mask_folder, sam_masks
+from prep.report import report, write_object_masks
+
+DEFAULT_SAMPLES_PER_VIEW = 3000
+
+
+@dataclass
+class PrepareOptions:
+    masks_dir: str = ""               # --masks: one id PNG per image
+    sam_config: str = ""              # --sam: SAM / SAM 2 config (JSON)
+    depth_model: str = ""             # --depth_model: a trained model whose depth lifts the masks
+    depth_iteration: int = -1
+    use_tracks: bool = True           # SfM tracks of sparse/0 as observations
+    samples_per_view: int = DEFAULT_SAMPLES_PER_VIEW
+    images: str = "images"
+    out: str = "object_mask"
+    seed: int = 0
+
+
+def gather_observations(scene_dir: str, views: list[View], masks: list, options: PrepareOptions,
+                        reconstruction, log: Callable[[str], None]) -> Observations:
+    parts = []
+    if options.use_tracks:
+        parts.append(track_observations(reconstruction, views))
+        log(f"SfM tracks: {parts[-1].num_points} points, {len(parts[-1].point)} observations")
+    if options.depth_model:
+        depths = depth_maps(options.depth_model, views, options.depth_iteration)
+        parts.append(depth_observations(views, depths, masks, options.samples_per_view, options.seed))
+        log(f"depth from {options.depth_model}: {parts[-1].num_points} points, "
+            f"{len(parts[-1].point)} observations")
+    if not parts:
+        raise ValueError("no geometry: use the SfM tracks or give --depth_model")
+    return Observations.concatenate(parts)
+
+
+def prepare_masks(scene_dir: str, options: PrepareOptions, association_options: AssociationOptions,
+                  force: bool = False, log: Callable[[str], None] = print) -> tuple[Association, dict]:
+    """Read the scene and its 2D masks, associate them in 3D and write `SCENE/<out>/`."""
+    if bool(options.masks_dir) == bool(options.sam_config):
+        raise ValueError("give exactly one mask source: --masks DIR or --sam CONFIG")
+    out_dir = os.path.join(scene_dir, options.out)
+    if os.path.exists(out_dir) and not force:
+        raise FileExistsError(f"{out_dir} exists (use --force to replace it)")
+    start = time.perf_counter()
+    reconstruction, model_dir = read_reconstruction(scene_dir)
+    views = scene_views(reconstruction, model_dir)
+    if options.masks_dir:
+        masks, missing = read_mask_folder(options.masks_dir, views)
+        if missing:
+            log(f"warning: {len(missing)} views have no mask in {options.masks_dir} (first: {missing[0]})")
+    else:
+        masks = sam_masks(scene_dir, options.images, views, options.sam_config, log)
+    observations = gather_observations(scene_dir, views, masks, options, reconstruction, log)
+    association = associate(masks, observations, association_options)
+    settings = {"source": options.masks_dir or options.sam_config, "tracks": options.use_tracks,
+                "depth_model": options.depth_model, "samples_per_view": options.samples_per_view,
+                "association": asdict(association_options), "seconds": round(time.perf_counter() - start, 2)}
+    record = report(association, views, settings)
+    write_object_masks(out_dir, association, views, record, force)
+    return association, record
+
+
+def summary_lines(record: dict, out_dir: Optional[str] = None) -> list[str]:
+    lines = [f"objects: {record['num_objects']} from {record['num_masks']} masks"]
+    lines += [f"  id {o['id']}: {o['num_views']} views, {o['masks']} masks" for o in record["objects"]]
+    lines.append(f"masks left out: {len(record['masks_left_out'])}; split between objects: "
+                 f"{len(record['masks_split_between_objects'])}")
+    if out_dir:
+        lines.append(f"wrote {out_dir} ({record['settings']['seconds']} s)")
+    return lines

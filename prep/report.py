@@ -1,0 +1,60 @@
+"""Writing the associated masks and `object_mask/association.json`, atomically as one folder."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+
+from prep.association import Association
+from prep.geometry import View
+from utils.image_io import write_png
+
+REPORT_FILE = "association.json"
+
+
+def report(association: Association, views: list[View], settings: dict) -> dict:
+    """The JSON record: objects with the views they appear in, masks split or left out."""
+    names = [v.name for v in views]
+    left_out = [{"view": names[m.view], "mask_id": m.mask_id, "pixels": m.pixels, "reason": m.reason}
+                for m in association.masks if m.reason]
+    split = [{"view": names[m.view], "mask_id": m.mask_id, "into": m.object_ids}
+             for m in association.masks if len(m.object_ids) > 1]
+    return {
+        "num_objects": len(association.objects),
+        "objects": [{"id": o["id"], "num_views": len(o["views"]), "views": [names[v] for v in o["views"]],
+                     "masks": o["masks"], "pixels": o["pixels"]} for o in association.objects],
+        "num_masks": len(association.masks),
+        "masks_left_out": left_out,
+        "masks_split_between_objects": split,
+        "views_without_mask": [n for n, m in zip(names, association.id_maps) if m is None],
+        "points_used": association.num_points_used,
+        "settings": settings,
+    }
+
+
+def write_object_masks(out_dir: str, association: Association, views: list[View], record: dict,
+                       force: bool) -> None:
+    """`out_dir/<view>.png` per view with a mask, plus the report, built in a hidden sibling
+    folder and renamed into place (an existing `out_dir` is refused unless `force`)."""
+    out_dir = os.path.abspath(out_dir)
+    if os.path.exists(out_dir) and not force:
+        raise FileExistsError(f"{out_dir} exists (use --force to replace it)")
+    build = os.path.join(os.path.dirname(out_dir), f".{os.path.basename(out_dir)}.partial-{uuid.uuid4().hex[:8]}")
+    os.makedirs(build)
+    try:
+        for view, ids in zip(views, association.id_maps):
+            if ids is not None:
+                write_png(os.path.join(build, view.name + ".png"), ids)
+        with open(os.path.join(build, REPORT_FILE), "w") as fh:
+            json.dump(record, fh, indent=1)
+        if os.path.exists(out_dir):
+            old = build + ".old"
+            os.rename(out_dir, old)
+            os.rename(build, out_dir)
+            shutil.rmtree(old)
+        else:
+            os.rename(build, out_dir)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise

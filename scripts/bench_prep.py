@@ -1,0 +1,205 @@
+#!/usr/bin/env python
+"""Own-capture path measured on synthetic scenes: SfM, 3D mask association, training on the masks.
+
+For each scene: render it (exact ids known), treat its images as photos (`input/`), run
+`convert.py`, make segmenter-like per-view masks (ids permuted per view, parts, merges, misses),
+train a short RGB-only model for depth, run `prepare_masks.py` (SfM tracks only, and tracks +
+depth), score the association against the exact ids, then train GradiSeg on exact, raw per-view
+and associated masks and evaluate mIoU / mBIoU on the test views. Every step is the user-facing
+command, run as a subprocess; tables go to OUT/results.md and OUT/results.json.
+
+    python scripts/bench_prep.py --out output/bench_prep
+    python scripts/bench_prep.py --out /tmp/bp --scenes a --skip_training   # association only
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+from bench.harness import reference_view  # noqa: E402
+from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene  # noqa: E402
+from bench.synthetic.segmenter_masks import (  # noqa: E402
+    RECORD_FILE,
+    SegmenterErrors,
+    association_accuracy,
+    ideally_associated,
+    write_segmenter_masks,
+)
+from evaluation.lerf_eval import evaluate_folder  # noqa: E402
+from utils.image_io import read_id_map, write_png  # noqa: E402
+
+SCENES = {
+    "a": {"seed": 0, "num_objects": 4, "elevation_deg": 30.0},
+    "b": {"seed": 5, "num_objects": 5, "elevation_deg": 25.0},
+}
+VIEWS, WIDTH, HEIGHT = 32, 160, 120
+TRAIN_CONFIG = "config/prep/bench_train.json"   # the demo schedule in 1000 iterations
+DEPTH_CONFIG = "config/prep/depth.json"
+MASK_SETS = ("exact", "ideal", "raw", "associated")
+
+
+def run(args: list[str], log: str) -> float:
+    """Run a repository script with this Python; its output goes to `log`. Returns seconds."""
+    start = time.perf_counter()
+    with open(log, "a") as fh:
+        fh.write("$ " + " ".join(args) + "\n")
+        fh.flush()
+        code = subprocess.run([sys.executable, *args], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        raise RuntimeError(f"{' '.join(args[:1])} failed (exit {code}); see {log}")
+    return time.perf_counter() - start
+
+
+def masks_of(folder: str, names: list[str]) -> list[np.ndarray]:
+    return [read_id_map(os.path.join(folder, n + ".png")) for n in names]
+
+
+def association_row(scene_dir: str, folder: str, names: list[str], exact: list, raw: list) -> dict:
+    labelled = [m > 0 for m in raw]
+    score = association_accuracy(masks_of(folder, names), exact, labelled)
+    with open(os.path.join(folder, "association.json")) as fh:
+        record = json.load(fh)
+    return {"accuracy": score.accuracy, "accuracy_all": score.accuracy_all, "objects": record["num_objects"],
+            "left_out": len(record["masks_left_out"]), "split": len(record["masks_split_between_objects"]),
+            "seconds": record["settings"]["seconds"]}
+
+
+def prepare_scene(name: str, spec: dict, out: str, log: str) -> dict:
+    """Truth scene, converted capture, segmenter masks, depth model, associations; returns a row."""
+    truth = os.path.join(out, name, "truth")
+    capture = os.path.join(out, name, "capture")
+    timing = {}
+    config = SyntheticSceneConfig(num_views=VIEWS, width=WIDTH, height=HEIGHT, ground_texture="noise", **spec)
+    if not os.path.isdir(truth):
+        make_synthetic_scene(truth, config)
+    if os.path.isdir(capture):
+        shutil.rmtree(capture)
+    os.makedirs(capture)
+    shutil.copytree(os.path.join(truth, "images"), os.path.join(capture, "input"))
+    shutil.copytree(os.path.join(truth, "test_mask"), os.path.join(capture, "test_mask"))
+    # A known pinhole camera: undistortion is the identity, so masks drawn on the renders stay aligned.
+    timing["convert"] = run(["convert.py", "-s", capture, "--camera", "SIMPLE_PINHOLE"], log)
+    names = sorted(os.path.splitext(n)[0] for n in os.listdir(os.path.join(capture, "images")))
+    record = write_segmenter_masks(truth, os.path.join(capture, "masks_raw"), SegmenterErrors(), spec["seed"])
+    shutil.copytree(os.path.join(truth, "object_mask"), os.path.join(capture, "masks_exact"))
+    exact = masks_of(os.path.join(truth, "object_mask"), names)
+    raw = masks_of(os.path.join(capture, "masks_raw"), names)
+    depth_model = os.path.join(out, name, "depth_model")
+    shutil.rmtree(depth_model, ignore_errors=True)
+    timing["depth_training"] = run(["train.py", "-s", capture, "-m", depth_model, "--config_file", DEPTH_CONFIG,
+                                    "--quiet"], log)
+    rows = {"raw": {"accuracy": association_accuracy(raw, exact, [m > 0 for m in raw]).accuracy}}
+    for label, extra in (("tracks", []), ("tracks+depth", ["--depth_model", depth_model])):
+        folder = "masks_tracks" if label == "tracks" else "masks_associated"
+        timing[f"prepare_{label}"] = run(["prepare_masks.py", "-s", capture, "--masks",
+                                          os.path.join(capture, "masks_raw"), "--out", folder, "--force", *extra], log)
+        rows[label] = association_row(capture, os.path.join(capture, folder), names, exact, raw)
+    return {"scene": name, "spec": spec, "segmenter": record["counts"], "association": rows, "seconds": timing}
+
+
+def write_ideal_masks(capture: str, truth: str) -> None:
+    """`masks_ideal`: the segmenter's masks with ideal ids (see `ideally_associated`)."""
+    names = sorted(os.path.splitext(n)[0] for n in os.listdir(os.path.join(capture, "images")))
+    with open(os.path.join(capture, "masks_raw", RECORD_FILE)) as fh:
+        records = json.load(fh)["views"]
+    ideal = ideally_associated(masks_of(os.path.join(capture, "masks_raw"), names), [records[n] for n in names],
+                               masks_of(os.path.join(truth, "object_mask"), names))
+    os.makedirs(os.path.join(capture, "masks_ideal"), exist_ok=True)
+    for n, mask in zip(names, ideal):
+        write_png(os.path.join(capture, "masks_ideal", n + ".png"), mask)
+
+
+def train_and_evaluate(name: str, out: str, mask_set: str, log: str, threads: int, reuse: bool) -> dict:
+    capture = os.path.join(out, name, "capture")
+    model = os.path.join(out, name, f"model_{mask_set}")
+    done = os.path.join(model, "bench_row.json")
+    if reuse and os.path.isfile(done):
+        with open(done) as fh:
+            return json.load(fh)
+    shutil.rmtree(model, ignore_errors=True)
+    folder = f"masks_{mask_set}"
+    if mask_set == "ideal":
+        write_ideal_masks(capture, os.path.join(out, name, "truth"))
+    seconds = run(["train.py", "-s", capture, "-m", model, "--config_file", TRAIN_CONFIG, "--eval",
+                   "--object_path", folder, "--seed", "0", "--quiet", "--threads", str(threads)], log)
+    view = reference_view(capture)
+    seconds += run(["render.py", "-m", model, "--skip_train", "--quiet", "--reference_masks",
+                    os.path.join(capture, "test_mask", view), "--reference_view", view], log)
+    with open(os.path.join(TRAIN_CONFIG)) as fh:
+        iterations = json.load(fh)["iterations"]
+    result = evaluate_folder(os.path.join(capture, "test_mask"),
+                             os.path.join(model, "test", f"ours_{iterations}", "test_mask"))
+    row = {"miou": result.miou, "mbiou": result.mbiou, "seconds": seconds}
+    with open(done, "w") as fh:
+        json.dump(row, fh)
+    return row
+
+
+def write_tables(results: dict, path: str) -> None:
+    lines = ["| scene | raw per-view ids | SfM tracks | SfM tracks + depth | objects found | masks left out "
+             "| masks split between objects |", "|:--|--:|--:|--:|--:|--:|--:|"]
+    for scene in results["scenes"]:
+        a = scene["association"]
+        lines.append(f"| {scene['scene']} | {100 * a['raw']['accuracy']:.1f} | {100 * a['tracks']['accuracy']:.1f} "
+                     f"| {100 * a['tracks+depth']['accuracy']:.1f} | {a['tracks+depth']['objects']} "
+                     f"| {a['tracks+depth']['left_out']} | {a['tracks+depth']['split']} |")
+    if results.get("training"):
+        lines += ["", "| scene | masks | mIoU (%) | mBIoU (%) | train + render (s) |", "|:--|:--|--:|--:|--:|"]
+        for row in results["training"]:
+            lines.append(f"| {row['scene']} | {row['masks']} | {100 * row['miou']:.1f} | {100 * row['mbiou']:.1f} "
+                         f"| {row['seconds']:.0f} |")
+    lines += ["", "| scene | step | seconds |", "|:--|:--|--:|"]
+    for scene in results["scenes"]:
+        lines += [f"| {scene['scene']} | {k} | {v:.1f} |" for k, v in scene["seconds"].items()]
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="output/bench_prep")
+    parser.add_argument("--scenes", default=",".join(SCENES))
+    parser.add_argument("--skip_training", action="store_true")
+    parser.add_argument("--jobs", type=int, default=1, help="trainings run at once (one thread each when > 1)")
+    parser.add_argument("--reuse", action="store_true", help="keep an already prepared capture (skip SfM to association)")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    log = os.path.join(args.out, "log.txt")
+    results = {"scenes": [], "training": []}
+    for name in args.scenes.split(","):
+        prepared = os.path.join(args.out, name, "prepared.json")
+        if args.reuse and os.path.isfile(prepared):
+            with open(prepared) as fh:
+                results["scenes"].append(json.load(fh))
+        else:
+            results["scenes"].append(prepare_scene(name, SCENES[name], args.out, log))
+            with open(prepared, "w") as fh:
+                json.dump(results["scenes"][-1], fh, indent=1)
+        print(json.dumps(results["scenes"][-1]["association"]), flush=True)
+        if not args.skip_training:
+            threads = 1 if args.jobs > 1 else 0
+            with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+                rows = list(pool.map(lambda m: {"scene": name, "masks": m,
+                                                **train_and_evaluate(name, args.out, m, log, threads, args.reuse)}, MASK_SETS))
+            results["training"] += rows
+            print(json.dumps(rows), flush=True)
+        with open(os.path.join(args.out, "results.json"), "w") as fh:
+            json.dump(results, fh, indent=1)
+        write_tables(results, os.path.join(args.out, "results.md"))
+    print(open(os.path.join(args.out, "results.md")).read())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""3D association of per-view masks (prep.association, prep.geometry) and the segmenter-like masks."""
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+import prepare_masks
+from bench.synthetic.objects import build_scene, orbit_cameras
+from bench.synthetic.raytrace import render_view
+from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene
+from bench.synthetic.segmenter_masks import (
+    SegmenterErrors,
+    association_accuracy,
+    ideally_associated,
+    segment_view,
+    segmenter_like_masks,
+    write_segmenter_masks,
+)
+from prep.association import associate
+from prep.geometry import View, backproject, depth_observations, interior, visible_pixels
+from utils.image_io import read_id_map, write_png
+
+NUM_VIEWS, WIDTH, HEIGHT = 16, 80, 60
+
+
+@pytest.fixture(scope="module")
+def traced_scene():
+    """Views, exact ids and exact (ray-cast) depth of a small 4-object synthetic scene."""
+    scene = build_scene(3, 4)
+    cameras = orbit_cameras(scene, NUM_VIEWS, WIDTH, HEIGHT, 60.0, 30.0, 10.0)
+    views, ids, depths = [], [], []
+    for k, camera in enumerate(cameras):
+        render = render_view(scene, camera, 1)
+        K = np.array([[camera.fx, 0, camera.cx - 0.5], [0, camera.fy, camera.cy - 0.5], [0, 0, 1.0]])
+        views.append(View(f"v{k:02d}", f"v{k:02d}.png", WIDTH, HEIGHT, K, camera.world_to_camera))
+        z = (render.points @ camera.world_to_camera[:3, :3].T + camera.world_to_camera[:3, 3])[..., 2]
+        depths.append(np.where(render.hit, z, np.nan))
+        ids.append(render.ids.astype(np.int64))
+    return views, ids, depths
+
+
+def test_backprojection_and_depth_test_are_inverse(traced_scene):
+    views, _, depths = traced_scene
+    rows, cols = np.array([35, 30, 45]), np.array([5, 40, 70])
+    assert np.isfinite(depths[0][rows, cols]).all()
+    points = backproject(views[0], rows, cols, depths[0][rows, cols])
+    index, r, c = visible_pixels(views[0], depths[0], points, 1e-6)
+    assert index.tolist() == [0, 1, 2] and r.tolist() == rows.tolist() and c.tolist() == cols.tolist()
+    # A point pushed 10% beyond the surface fails the depth test.
+    index, _, _ = visible_pixels(views[0], depths[0], backproject(views[0], rows, cols, 1.1 * depths[0][rows, cols]),
+                                 0.03)
+    assert index.tolist() == []
+    labels = np.zeros((3, 3), dtype=np.int64)
+    labels[:, :2] = 5
+    assert interior(labels, 1).tolist() == [[True, False, False]] * 3
+
+
+def test_association_recovers_object_ids_from_segmenter_masks(traced_scene):
+    views, ids, depths = traced_scene
+    masks, records = segmenter_like_masks(ids, SegmenterErrors(split_fraction=0.2, merge_fraction=0.25,
+                                                               miss_fraction=0.1), np.random.default_rng(1))
+    kinds = {s["kind"] for r in records for s in r["segments"]}
+    assert kinds == {"whole", "part", "merged"} and any(r["missed"] for r in records)
+    labelled = [m > 0 for m in masks]
+    raw = association_accuracy(masks, ids, labelled).accuracy
+    observations = depth_observations(views, depths, masks, samples_per_view=800)
+    result = associate(masks, observations)
+    score = association_accuracy(result.id_maps, ids, labelled)
+    assert raw < 0.6
+    assert score.accuracy >= 0.95, score
+    assert [o["id"] for o in result.objects] == [1, 2, 3, 4] and all(m.max() < 16 for m in result.id_maps)
+    assert [o["pixels"] for o in result.objects] == sorted((o["pixels"] for o in result.objects), reverse=True)
+    # Both parts of a split object get its id; a merged mask is split between its two objects.
+    for view, record in enumerate(records):
+        for segment in record["segments"]:
+            region = masks[view] == segment["id"]
+            out = result.id_maps[view][region]
+            if segment["kind"] == "part":
+                assert np.mean(out == score.mapping[segment["true_ids"][0]]) > 0.9
+            if segment["kind"] == "merged":
+                truth = ids[view][region]
+                mapped = np.array([score.mapping.get(int(t), -1) for t in truth])
+                assert np.mean(out == mapped) > 0.85
+
+
+def test_association_does_not_depend_on_view_order(traced_scene):
+    views, ids, depths = traced_scene
+    masks, _ = segmenter_like_masks(ids, SegmenterErrors(), np.random.default_rng(2))
+    order = np.random.default_rng(3).permutation(NUM_VIEWS)
+    forward = associate(masks, depth_observations(views, depths, masks, 800))
+    shuffled = associate([masks[k] for k in order],
+                         depth_observations([views[k] for k in order], [depths[k] for k in order],
+                                            [masks[k] for k in order], 800))
+    back = [None] * NUM_VIEWS
+    for position, k in enumerate(order):
+        back[k] = shuffled.id_maps[position]
+    # Same partition of the pixels (ids may be numbered differently).
+    a = association_accuracy(back, [m.astype(np.int64) for m in forward.id_maps])
+    assert a.accuracy > 0.97
+
+
+def test_views_without_masks_and_unseen_masks():
+    labels = np.zeros((4, 4), dtype=np.int64)
+    labels[:2] = 7
+    views_masks = [labels, None]
+    from prep.geometry import Observations
+    empty = Observations(point=np.zeros(0, np.int64), view=np.zeros(0, np.int64), row=np.zeros(0, np.int64),
+                         col=np.zeros(0, np.int64), num_points=0)
+    result = associate(views_masks, empty)
+    assert result.id_maps[1] is None and int(result.id_maps[0].max()) == 0
+    assert [(m.mask_id, m.reason) for m in result.masks] == [(7, "no 3D points")]
+
+
+def test_association_accuracy_hand_computed():
+    truth = [np.array([[1, 1, 2, 0]]), np.array([[1, 2, 2, 0]])]
+    assert association_accuracy(truth, truth).accuracy == 1.0
+    # Fresh ids in the second view: each object keeps only its larger share (1 -> 1: 2 pixels of
+    # view 0; 2 -> 4: 2 pixels of view 1).
+    fresh = [truth[0], np.array([[3, 4, 4, 0]])]
+    assert association_accuracy(fresh, truth).accuracy == pytest.approx(4 / 6)
+    # Object 2 split into ids 2 and 5: only one of them maps to it.
+    split = [np.array([[1, 1, 2, 0]]), np.array([[1, 5, 2, 0]])]
+    score = association_accuracy(split, truth)
+    assert score.accuracy == pytest.approx(5 / 6) and score.mapping == {1: 1, 2: 2}
+    # Pixels the input masks did not label are left out of the main denominator.
+    labelled = [np.array([[True, True, True, True]]), np.array([[True, False, True, True]])]
+    assert association_accuracy(split, truth, labelled).accuracy == pytest.approx(5 / 5)
+
+
+def test_segment_view_errors_are_recorded():
+    ids = np.zeros((20, 30), dtype=np.uint8)
+    ids[2:12, 2:12], ids[2:12, 12:22], ids[14:19, 24:29] = 1, 2, 3
+    mask, record = segment_view(ids, SegmenterErrors(split_fraction=1.0, merge_fraction=1.0, miss_fraction=0.0,
+                                                     jitter_px=0.0), np.random.default_rng(0))
+    kinds = sorted((s["kind"], tuple(s["true_ids"])) for s in record["segments"])
+    assert kinds == [("merged", (1, 2)), ("part", (3,)), ("part", (3,))]
+    merged = [s["id"] for s in record["segments"] if s["kind"] == "merged"][0]
+    assert np.array_equal(mask == merged, (ids == 1) | (ids == 2))
+    assert sorted(np.unique(mask).tolist()) == [0, 1, 2, 3]
+
+
+def test_ideal_association_keeps_the_segmenter_errors_but_not_its_ids():
+    ids = np.zeros((20, 30), dtype=np.uint8)
+    ids[2:12, 2:12], ids[2:12, 12:22], ids[14:19, 24:29] = 1, 2, 3
+    errors = SegmenterErrors(split_fraction=1.0, merge_fraction=1.0, miss_fraction=0.0, jitter_px=0.0)
+    mask, record = segment_view(ids, errors, np.random.default_rng(0))
+    ideal = ideally_associated([mask], [record], [ids])[0]
+    assert np.array_equal(ideal, ids)          # parts and the merged pair get their true ids back
+    mask[ids == 3] = 0                          # the segmenter missed object 3: it stays missed
+    record["segments"] = [s for s in record["segments"] if s["true_ids"] != [3]]
+    assert np.array_equal(ideally_associated([mask], [record], [ids])[0], np.where(ids == 3, 0, ids))
+
+
+def test_prepare_masks_cli_writes_masks_and_report(tmp_path):
+    scene = str(tmp_path / "scene")
+    make_synthetic_scene(scene, SyntheticSceneConfig(num_views=8, width=48, height=36, supersample=1, num_points=400))
+    write_segmenter_masks(scene, str(tmp_path / "raw"), SegmenterErrors(), seed=0)
+    argv = ["-s", scene, "--masks", str(tmp_path / "raw"), "--out", "associated"]
+    assert prepare_masks.main(argv) == 0
+    out = os.path.join(scene, "associated")
+    with open(os.path.join(out, "association.json")) as fh:
+        record = json.load(fh)
+    # The synthetic model's points have one-observation tracks: nothing links two views, so
+    # no object spans two views and every mask is reported as left out.
+    assert record["num_objects"] == 0 and len(record["masks_left_out"]) == record["num_masks"] > 0
+    assert sorted(os.listdir(out)) == sorted(["association.json"] + [f"frame_{k:05d}.png" for k in range(8)])
+    assert prepare_masks.main(argv) == 1                       # refuses to overwrite
+    write_png(str(tmp_path / "raw" / "frame_00003.png"), np.zeros((10, 10), np.uint8))
+    assert prepare_masks.main(argv + ["--force"]) == 1         # wrong size: error names the file
+    assert read_id_map(os.path.join(out, "frame_00003.png")).shape == (36, 48)   # old output intact
+
+
+def test_sam_adapter_never_downloads(tmp_path):
+    from prep.mask_sources import load_sam_config, sam_generator
+    from utils.errors import DataError
+    config = tmp_path / "sam.json"
+    config.write_text(json.dumps({"model": "sam", "checkpoint": str(tmp_path / "missing.pth")}))
+    with pytest.raises(DataError, match="not found on disk"):
+        load_sam_config(str(config))
+    (tmp_path / "sam.pth").write_bytes(b"x")
+    config.write_text(json.dumps({"model": "sam", "checkpoint": str(tmp_path / "sam.pth")}))
+    if importlib.util.find_spec("segment_anything") is not None:
+        pytest.skip("segment_anything is installed")
+    with pytest.raises(ImportError, match="--masks DIR"):
+        sam_generator(load_sam_config(str(config)))
