@@ -9,11 +9,11 @@ of the loss with respect to their identity encoding stays large. Every IGD round
    predicted as another class minus the centroid of those predicted as its own class (t itself
    when none agrees); no disagreeing neighbour -> n is the Gaussian's longest axis;
 3. split along the Gaussian's own axis most aligned with n: children at mu +- 0.5 s_a a, so
-   they land on either side of the boundary and optimise apart; by default ("preserving") their
-   std along a is sqrt(0.75) s_a and their opacity is corrected so that the pair renders like
-   its parent at the moment of the split (a split that does no harm to the reconstruction);
-   "halve" halves s_a and copies the opacity. Everything else is copied; children start with
-   zero Adam state and statistics.
+   they land on either side of the boundary and optimise apart; "halve" (the default) halves
+   s_a and copies the opacity; "preserving" fits the children's opacity and std along a so that
+   the pair renders like its parent at the moment of the split (BENCHMARKS.md: closer right
+   after the split, no better after training on the demo scene). Everything else is copied;
+   children start with zero Adam state and statistics.
 """
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def child_shape_table(offset: float, num_opacities: int = 101) -> tuple[torch.Te
 
 
 def split_along_normals(model: GaussianModel, selected: torch.Tensor, normals: torch.Tensor,
-                        has_boundary: torch.Tensor, rule: str = "preserving",
+                        has_boundary: torch.Tensor, rule: str = "halve",
                         offset: float = SPLIT_OFFSET) -> dict[str, torch.Tensor]:
     """Two children per selected Gaussian (all first children, then all second ones), at
     mu +- offset s_a a along the chosen axis a (module docstring). `rule` "preserving": the
@@ -145,7 +145,7 @@ def split_along_normals(model: GaussianModel, selected: torch.Tensor, normals: t
 
 @torch.no_grad()
 def igd_round(model: GaussianModel, stats: GaussianStatistics, predicted: torch.Tensor, threshold: float,
-              max_fraction: float, num_neighbors: int, split_rule: str = "preserving") -> IGDRound:
+              max_fraction: float, num_neighbors: int, split_rule: str = "halve") -> IGDRound:
     """One IGD densification round on `model` (and its `stats`); `predicted` (N,) is each
     Gaussian's class. The identity-gradient statistics restart at zero afterwards."""
     mean_grad = stats.mean_identity_gradient()

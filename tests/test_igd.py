@@ -76,7 +76,7 @@ def test_split_follows_the_axis_most_aligned_with_the_normal():
     assert torch.allclose(children["xyz"][0] - mu, torch.tensor([0, 0.15, 0]), atol=1e-6)
     # the preserving rule: same places, a narrower child along x only, a lower opacity
     children = split_along_normals(model, torch.tensor([0]), torch.tensor([[1.0, 0.1, 0.0]]),
-                                   torch.tensor([True]))
+                                   torch.tensor([True]), rule="preserving")
     assert torch.allclose(children["xyz"][0], mu + torch.tensor([0.05, 0, 0]), atol=1e-6)
     child_scale = children["scaling"].exp()[0]
     assert 0.07 < child_scale[0] < 0.1 and torch.allclose(child_scale[1:], torch.tensor([0.3, 0.2]))
