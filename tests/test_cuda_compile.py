@@ -35,7 +35,7 @@ def compile_results(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     out_dir = tmp_path_factory.mktemp("nvcc")
     running = {}
     for source in CU_FILES:
-        cmd = [NVCC, "-c", "-std=c++17", f"-arch={ARCH}", "--expt-relaxed-constexpr", "-Werror", "all-warnings",
+        cmd = [NVCC, "-c", "-std=c++20", f"-arch={ARCH}", "--expt-relaxed-constexpr", "-Werror", "all-warnings",
                str(source), "-o", str(out_dir / (source.stem + ".o"))]
         running[source.name] = (cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     results = {}

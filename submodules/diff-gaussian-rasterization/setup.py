@@ -18,11 +18,9 @@ EMULATED_SOURCES = sorted(glob.glob("csrc/cuda_emulation/*.cpp"))
 # -ffp-contract=off: the backward recomputes each alpha and must take the same skip / stop
 # decisions as the forward bit for bit; explicit fmaf() marks the fused multiply-adds.
 # -fno-trapping-math: lets the vectoriser evaluate masked-off lanes (no value changes).
-CXX_FLAGS = ["-O3", "-std=c++17", "-fopenmp", "-march=native", "-ffp-contract=off", "-fno-trapping-math"]
-NVCC_FLAGS = ["-O3", "-std=c++17", "--expt-relaxed-constexpr"]
-# The emulation layer needs C++20 (std::atomic_ref); otherwise the CPU path's flags, so the
-# shared math rounds as it does there.
-EMULATED_CXX_FLAGS = [flag for flag in CXX_FLAGS if not flag.startswith("-std=")] + ["-std=c++20"]
+# C++20: torch >= 2.14's headers require it (and the emulation layer uses std::atomic_ref).
+CXX_FLAGS = ["-O3", "-std=c++20", "-fopenmp", "-march=native", "-ffp-contract=off", "-fno-trapping-math"]
+NVCC_FLAGS = ["-O3", "-std=c++20", "--expt-relaxed-constexpr"]
 
 with_cuda = torch.cuda.is_available() or os.environ.get("FORCE_CUDA") == "1"
 if with_cuda:
@@ -38,7 +36,7 @@ else:
 emulated = CppExtension(
     "diff_gaussian_rasterization._C_emulated", CPU_SOURCES + EMULATED_SOURCES,
     define_macros=[("GS_CUDA_EMULATION", None)],
-    extra_compile_args={"cxx": EMULATED_CXX_FLAGS}, extra_link_args=["-fopenmp"])
+    extra_compile_args={"cxx": CXX_FLAGS}, extra_link_args=["-fopenmp"])
 
 setup(
     name="diff_gaussian_rasterization",

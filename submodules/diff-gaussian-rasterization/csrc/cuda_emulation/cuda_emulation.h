@@ -8,9 +8,10 @@
 //   a barrier (__syncthreads / __syncthreads_count) or returns; when every live thread of the
 //   block waits at the barrier it completes and they all continue. A returned thread no longer
 //   takes part in barriers (CUDA's behaviour for exited threads). Between two barriers the
-//   threads run one after the other, in ascending order after an even number of barriers and
-//   descending after an odd one, so a missing barrier shows as a wrong result whichever thread
-//   of a pair writes first;
+//   threads run one after the other, in ascending or descending order, alternating from one
+//   barrier to the next and between neighbouring blocks, so that each stretch of a kernel runs
+//   in both orders in a launch of two or more blocks: a missing barrier then shows as a wrong
+//   result whichever thread of a pair writes first;
 // - `__shared__` variables are `static thread_local`: one copy per OS thread, which runs one
 //   block at a time, so one copy per running block (uninitialised from the kernel's view);
 // - threadIdx, blockIdx, blockDim and gridDim are thread_local, set by the scheduler before it
@@ -170,8 +171,8 @@ class FiberStacks {
 class BlockRunner {
  public:
   // Runs body() once per thread of a block of shape `block` (blockIdx, blockDim and gridDim
-  // already set on this OS thread).
-  void run(dim3 block, void (*invoke)(const void*), const void* body);
+  // already set on this OS thread); descending_first: the order of the first stretch.
+  void run(dim3 block, bool descending_first, void (*invoke)(const void*), const void* body);
   // A thread's barrier: returns how many live threads of the block passed a non-zero predicate.
   int barrier(int predicate);
 
@@ -203,7 +204,7 @@ inline void BlockRunner::fiber_main() {
   // Returning resumes uc_link, the scheduler.
 }
 
-inline void BlockRunner::run(dim3 block, void (*invoke)(const void*), const void* body) {
+inline void BlockRunner::run(dim3 block, bool descending_first, void (*invoke)(const void*), const void* body) {
   const unsigned int n = block.x * block.y * block.z;
   shape_ = block;
   invoke_ = invoke;
@@ -222,7 +223,7 @@ inline void BlockRunner::run(dim3 block, void (*invoke)(const void*), const void
   BlockRunner* outer = running_block;
   running_block = this;
   pending_count_ = 0;
-  for (bool descending = false;; descending = !descending) {
+  for (bool descending = descending_first;; descending = !descending) {
     unsigned int waiting = 0;
     for (unsigned int i = 0; i < n; ++i) {
       const unsigned int t = descending ? n - 1 - i : i;
@@ -289,7 +290,7 @@ class Launch {
       blockDim = block;
       blockIdx = {static_cast<unsigned int>(b % grid.x), static_cast<unsigned int>((b / grid.x) % grid.y),
                   static_cast<unsigned int>(b / (1ll * grid.x * grid.y))};
-      detail::this_thread_runner().run(block, invoke, &body);
+      detail::this_thread_runner().run(block, b % 2 == 1, invoke, &body);
     }
   }
 
