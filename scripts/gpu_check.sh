@@ -89,20 +89,29 @@ if [ "$MODE" = gpu ]; then
   step "venv $VENV"
   [ -x "$PY" ] || run python3 -m venv "$VENV"
   if ! "$PY" -c "import torch, sys; sys.exit(torch.version.cuda is None)" 2>/dev/null; then
-    [ -n "$WHEELS" ] || fail "$VENV has no CUDA torch: pass --wheels DIR (torch==$TORCH_VERSION and requirements.txt's wheels)"
+    [ -n "$WHEELS" ] || fail "$VENV has no CUDA torch: pass --wheels DIR" \
+      "(wheels of torch==$TORCH_VERSION, setuptools and requirements.txt)"
     run "$PY" -m pip install --no-index --find-links "$WHEELS" "torch==$TORCH_VERSION" setuptools -r requirements.txt
   fi
-  "$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'device', torch.cuda.get_device_name(0))" | tee -a "$LOG"
+  "$PY" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)" | tee -a "$LOG"
 
   step "build both extensions with CUDA (TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST)"
+  # The two builds side by side, each with half the cores: the slowest objects (CUB's sort,
+  # the torch bindings) then overlap.
+  pids=()
   for module in diff-gaussian-rasterization simple-knn; do
-    run env FORCE_CUDA=1 MAX_JOBS="$(nproc)" "$PY" -m pip install --no-build-isolation --no-index "./submodules/$module"
+    env FORCE_CUDA=1 MAX_JOBS="$(( ($(nproc) + 1) / 2 ))" "$PY" -m pip install --no-build-isolation --no-index \
+      "./submodules/$module" > "$OUT/build_$module.log" 2>&1 &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || { tail -n 40 "$OUT"/build_*.log >&2; fail "an extension failed to build (logs: $OUT/build_*.log)"; }
   done
   "$PY" -c "
 import diff_gaussian_rasterization as d, simple_knn._C as k, torch
-assert torch.cuda.is_available(), 'torch sees no GPU'
 assert d._C.with_cuda and k.with_cuda(), 'an extension was built without CUDA'
-print('extensions built with CUDA')" | tee -a "$LOG"
+assert torch.cuda.is_available(), 'torch sees no GPU'
+print('extensions built with CUDA; device', torch.cuda.get_device_name(0))" | tee -a "$LOG"
 else
   step "CPU dry run: the make setup venv, device $DEVICE"
   [ -x "$PY" ] || fail "no $PY: run make setup first"
@@ -174,9 +183,11 @@ if [ "$MODE" = gpu ]; then
   run "$PY" train.py -s "$SCENE" -m "$CPU_MODEL" --config_file "$CONFIG" --eval --seed 0 \
     --iterations "$CPU_ITERATIONS" --test_iterations --save_iterations --quiet "${CPU_FLAG[@]}"
   CPU_SPI="$(seconds_per_iteration "$CPU_MODEL")"
+  CPU_RUN_ITERATIONS="$CPU_ITERATIONS"
   GPU_SPI="$TRAIN_SPI"
 else
   CPU_SPI="$TRAIN_SPI"
+  CPU_RUN_ITERATIONS="$ITERATIONS"
   GPU_SPI="n/a (dry run)"
 fi
 
@@ -211,7 +222,7 @@ fi
   echo "| parity, $KERNELS kernels vs the CPU path: largest relative error, gradients | $PARITY_GRADS |"
   echo "| parity: radii equal in every scene | $PARITY_RADII |"
   echo "| parity tests | $TESTS |"
-  echo "| s/iteration, CPU (demo config, $([ "$MODE" = gpu ] && echo "$CPU_ITERATIONS" || echo "$ITERATIONS") iterations) | $CPU_SPI |"
+  echo "| s/iteration, CPU (demo config, $CPU_RUN_ITERATIONS iterations) | $CPU_SPI |"
   echo "| s/iteration, GPU ($ITERATIONS iterations) | $GPU_SPI |"
   echo "| GPU speed-up | $SPEEDUP |"
   echo "| test PSNR (dB), $DEVICE model at $ITERATIONS iterations | $PSNR |"
