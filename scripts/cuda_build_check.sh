@@ -17,7 +17,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${CUDA_VENV:-$ROOT/.venv-cuda}"
 TORCH_CUDA_VERSION="${TORCH_CUDA_VERSION:-2.14.1}"
 export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"
-PYTEST_ARGS="${PYTEST_ARGS:-tests/test_rasterizer_cpp.py tests/test_cuda_emulated.py tests/test_knn.py tests/test_render.py tests/test_cuda_compile.py}"
+DEFAULT_TESTS="tests/test_rasterizer_cpp.py tests/test_cuda_emulated.py tests/test_knn.py tests/test_render.py"
+PYTEST_ARGS="${PYTEST_ARGS:-$DEFAULT_TESTS tests/test_cuda_compile.py}"
 PY="$VENV/bin/python"
 
 step() { printf '\n== %s\n' "$*"; }
@@ -45,7 +46,8 @@ fi
 step "CUDA versions"
 TORCH_CUDA="$("$PY" -c 'import torch; print(torch.version.cuda or "")')"
 NVCC_CUDA="$("$NVCC" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')"
-echo "torch $("$PY" -c 'import torch; print(torch.__version__)') built with CUDA ${TORCH_CUDA:-none}; nvcc $NVCC_CUDA at $NVCC"
+TORCH_RELEASE="$("$PY" -c 'import torch; print(torch.__version__)')"
+echo "torch $TORCH_RELEASE built with CUDA ${TORCH_CUDA:-none}; nvcc $NVCC_CUDA at $NVCC"
 [ -n "$TORCH_CUDA" ] || { echo "cuda_build_check: torch==$TORCH_CUDA_VERSION has no CUDA" >&2; exit 1; }
 if [ "${TORCH_CUDA%%.*}" != "${NVCC_CUDA%%.*}" ]; then
   echo "cuda_build_check: torch's CUDA $TORCH_CUDA and nvcc $NVCC_CUDA differ in major version;" \
