@@ -111,7 +111,8 @@ if [ "$MODE" = gpu ]; then
 import diff_gaussian_rasterization as d, simple_knn._C as k, torch
 assert d._C.with_cuda and k.with_cuda(), 'an extension was built without CUDA'
 assert torch.cuda.is_available(), 'torch sees no GPU'
-print('extensions built with CUDA; device', torch.cuda.get_device_name(0))" | tee -a "$LOG"
+print('extensions built with CUDA; device', torch.cuda.get_device_name(0))" 2>&1 | tee -a "$LOG" ||
+    fail "the CUDA build cannot run here (see above)"
 else
   step "CPU dry run: the make setup venv, device $DEVICE"
   [ -x "$PY" ] || fail "no $PY: run make setup first"

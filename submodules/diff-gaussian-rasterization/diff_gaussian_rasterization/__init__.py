@@ -125,7 +125,8 @@ class _RasterizeGaussians(torch.autograd.Function):
         inputs = _Inputs(means3D.contiguous(), _contiguous(colors_precomp), opacities.reshape(n).contiguous(),
                          _contiguous(scales), _contiguous(rotations), _contiguous(cov3D_precomp), _contiguous(shs),
                          None if sh_objs is None else sh_objs.reshape(n, sh_objs.shape[-1]).contiguous())
-        color, radii, objects, depth, alpha, *state = extension.rasterize_forward(*_extension_args(settings, inputs))
+        color, radii, objects, depth, alpha, *state = extension.rasterize_forward(
+            *_extension_args(settings, inputs))
         ctx.settings = settings
         ctx.extension = extension
         ctx.sh_objs_shape = None if sh_objs is None else sh_objs.shape
@@ -138,8 +139,9 @@ class _RasterizeGaussians(torch.autograd.Function):
         saved = ctx.saved_tensors
         inputs = _Inputs(*saved[:len(_Inputs._fields)])
         state = list(saved[len(_Inputs._fields):])
-        grads = ctx.extension.rasterize_backward(*_extension_args(ctx.settings, inputs), state, grad_color.contiguous(),
-                                      grad_objects.contiguous(), grad_depth.contiguous(), grad_alpha.contiguous())
+        grads = ctx.extension.rasterize_backward(
+            *_extension_args(ctx.settings, inputs), state, grad_color.contiguous(), grad_objects.contiguous(),
+            grad_depth.contiguous(), grad_alpha.contiguous())
         (d_means3D, d_means2D, d_opacities, d_shs, d_colors, d_objects, d_scales, d_rotations, d_cov3D) = grads
         d_sh_objs = None if ctx.sh_objs_shape is None else d_objects.reshape(ctx.sh_objs_shape)
         return (d_means3D, d_means2D, d_shs, d_colors, d_sh_objs, d_opacities.reshape(-1, 1), d_scales,
