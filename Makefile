@@ -11,7 +11,8 @@ RASTER_SRC := $(shell find submodules/diff-gaussian-rasterization -type f \( -na
 KNN_SRC := $(shell find submodules/simple-knn -type f \( -name '*.py' -o -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' \) -not -path '*/build/*' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow bench bench-small bench-small-ablations clean-ext help
+.PHONY: setup demo test test-slow bench bench-small bench-small-ablations clean-ext help \
+	cuda-build-check gpu-check gpu-check-dry-run
 help:
 	@echo "make demo       set up, make a synthetic scene, train, render and evaluate (minutes on CPU)"
 	@echo "make test       set up and run the fast test suite"
@@ -20,6 +21,11 @@ help:
 	@echo "make bench-small  segmentation benchmark: 3 synthetic scenes x {Gaussian Grouping, GradiSeg},"
 	@echo "                  tables + plot in output/bench_small/results (under an hour on 2 cores; resumable)"
 	@echo "make bench-small-ablations  the same plus w/o IGD and w/o LA-KNN (Table 4 rows)"
+	@echo "make cuda-build-check  build both extensions WITH CUDA in .venv-cuda (torch 2.14.1, about 7 GB;"
+	@echo "                  needs nvcc, no GPU), import them and run the extension tests there"
+	@echo "make gpu-check    on a GPU machine: build, CUDA parity tests, train/render/evaluate the demo on"
+	@echo "                  cuda, one table (GPU_CHECK_ARGS=\"--wheels DIR\"); see scripts/gpu_check.sh"
+	@echo "make gpu-check-dry-run  the same steps on the CPU (checks the script; minutes)"
 
 $(STAMPS)/venv:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +75,17 @@ bench-small: setup
 
 bench-small-ablations: setup
 	$(PY) scripts/run_benchmark.py --preset small --ablations $(BENCH_ARGS)
+
+# Not part of `make test`: a CUDA torch and an nvcc build take many minutes and gigabytes.
+cuda-build-check:
+	scripts/cuda_build_check.sh
+
+GPU_CHECK_ARGS ?=
+gpu-check:
+	scripts/gpu_check.sh $(GPU_CHECK_ARGS)
+
+gpu-check-dry-run: setup
+	scripts/gpu_check.sh --cpu-dry-run
 
 clean-ext:
 	rm -f $(STAMPS)/rasterizer $(STAMPS)/knn

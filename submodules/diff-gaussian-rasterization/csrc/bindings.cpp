@@ -1,6 +1,8 @@
 // Torch binding: checks and allocates tensors, fills the plain parameter structs and runs
 // the phases of rasterizer.h on the device of the inputs (CPU tensors: C++/OpenMP; CUDA
 // tensors: the CUDA kernels, when the extension was built with them).
+// Built with GS_CUDA_EMULATION (the module _C_emulated) it runs the CUDA kernels, compiled as
+// C++ against cuda_emulation/, on CPU tensors instead.
 // ATen and torch's pybind11 casters only: much quicker to compile than torch/extension.h.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -122,33 +124,43 @@ gs::TileBins bins_view(const std::vector<Tensor>& s) {
           s[kTileRange].data_ptr<int32_t>()};
 }
 
-// Runs the phases on the inputs' device.
+#if defined(GS_WITH_CUDA) || defined(GS_CUDA_EMULATION)
+#define GS_HAS_CUDA_KERNELS
+#endif
+
+// Runs the phases on the inputs' device: the CUDA kernels for CUDA tensors (or, emulated, for
+// CPU tensors), the C++/OpenMP path otherwise.
 class Device {
  public:
   explicit Device(const Tensor& like) : cuda_(like.is_cuda()), threads_(at::get_num_threads()), scratch_(like.device()) {
-#ifndef GS_WITH_CUDA
+#if defined(GS_CUDA_EMULATION)
+    TORCH_CHECK(!cuda_, "diff_gaussian_rasterization._C_emulated runs the CUDA kernels on the CPU; pass CPU "
+                        "tensors (use diff_gaussian_rasterization._C for CUDA tensors)");
+    cuda_ = true;
+#elif !defined(GS_WITH_CUDA)
     TORCH_CHECK(!cuda_, "diff_gaussian_rasterization was built without CUDA; pass CPU tensors or rebuild "
                         "it on a machine with a CUDA toolkit (FORCE_CUDA=1)");
 #endif
   }
+  // Whether the phases run the CUDA kernels (the layout of the saved state depends on it).
   bool is_cuda() const { return cuda_; }
 
   int64_t preprocess(const gs::CameraParams& cam, const gs::GaussianParams& in, const gs::ProjectedGaussians& p) {
-#ifdef GS_WITH_CUDA
+#ifdef GS_HAS_CUDA_KERNELS
     if (cuda_) return gs::cuda::preprocess(cam, in, p, scratch_.allocator());
 #endif
     return gs::cpu::preprocess(cam, in, p, threads_);
   }
   void bin(const gs::CameraParams& cam, int count, int channels, const gs::ProjectedGaussians& p,
            const gs::TileBins& bins) {
-#ifdef GS_WITH_CUDA
+#ifdef GS_HAS_CUDA_KERNELS
     if (cuda_) return gs::cuda::bin(cam, count, channels, p, bins, scratch_.allocator());
 #endif
     gs::cpu::bin(cam, count, channels, p, bins, scratch_.allocator(), threads_);
   }
   void render(const gs::CameraParams& cam, int num_objects, const gs::ProjectedGaussians& p,
               const gs::TileBins& bins, const float* bg, const gs::ImageBuffers& image) {
-#ifdef GS_WITH_CUDA
+#ifdef GS_HAS_CUDA_KERNELS
     if (cuda_) return gs::cuda::render(cam, num_objects, p, bins, bg, image);
 #endif
     gs::cpu::render(cam, num_objects, p, bins, bg, image, threads_);
@@ -156,7 +168,7 @@ class Device {
   void backward(const gs::CameraParams& cam, const gs::GaussianParams& in, const gs::ProjectedGaussians& p,
                 const gs::TileBins& bins, const float* bg, const gs::ImageBuffers& image,
                 const gs::ImageGradients& grad, const gs::GaussianGradients& out) {
-#ifdef GS_WITH_CUDA
+#ifdef GS_HAS_CUDA_KERNELS
     if (cuda_) return gs::cuda::backward(cam, in, p, bins, bg, image, grad, out, scratch_.allocator());
 #endif
     gs::cpu::backward(cam, in, p, bins, bg, image, grad, out, scratch_.allocator(), threads_);
@@ -269,7 +281,13 @@ std::vector<Tensor> rasterize_backward(const Tensor& bg, const Tensor& means3D, 
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+#if defined(GS_CUDA_EMULATION)
+  m.doc() = "Differentiable Gaussian rasterizer: the CUDA kernels, emulated on the CPU, on CPU tensors";
+  m.attr("emulated") = true;
+#else
   m.doc() = "Differentiable Gaussian rasterizer: C++/OpenMP on CPU tensors, CUDA on CUDA tensors";
+  m.attr("emulated") = false;
+#endif
   m.def("rasterize_forward", &rasterize_forward, "Forward: images, radii and the state for backward");
   m.def("rasterize_backward", &rasterize_backward, "Backward: gradients of every input");
   m.def("state_size", []() { return static_cast<int>(kStateCount); }, "Number of saved state tensors");

@@ -3,16 +3,20 @@
 `GaussianRasterizer(settings)(means3D, means2D, opacities, shs=, colors_precomp=, sh_objs=,
 scales=, rotations=, cov3D_precomp=)` returns `(color (3, H, W), radii (N,), objects (D, H, W))`
 and `.rasterize(...)` the full `RasterOutput` (with depth and alpha). CPU tensors run the
-C++/OpenMP rasterizer, CUDA tensors the CUDA one (when built with CUDA). The math is 3DGS's;
-gradients reach every tensor input from all four images. See docs/ARCHITECTURE.md of GradiSeg.
+C++/OpenMP rasterizer, CUDA tensors the CUDA one (when built with CUDA). With
+`GaussianRasterizer(settings, emulate_cuda=True)` CPU tensors run the CUDA kernels themselves,
+compiled as C++ against an emulation of the CUDA runtime (`_C_emulated`, built everywhere), so the
+kernels are tested without a GPU. The math is 3DGS's; gradients reach every tensor input from all
+four images. See docs/ARCHITECTURE.md of GradiSeg.
 """
 from __future__ import annotations
 
+from types import ModuleType
 from typing import NamedTuple
 
 import torch
 
-from . import _C
+from . import _C, _C_emulated
 
 NEAR_Z = 0.2  # view-space z at or below which a Gaussian is culled (3DGS in_frustum)
 
@@ -116,13 +120,15 @@ class _RasterizeGaussians(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, means3D, means2D, shs, colors_precomp, sh_objs, opacities, scales, rotations,
-                cov3D_precomp, settings):
+                cov3D_precomp, settings, extension):
         n = means3D.shape[0]
         inputs = _Inputs(means3D.contiguous(), _contiguous(colors_precomp), opacities.reshape(n).contiguous(),
                          _contiguous(scales), _contiguous(rotations), _contiguous(cov3D_precomp), _contiguous(shs),
                          None if sh_objs is None else sh_objs.reshape(n, sh_objs.shape[-1]).contiguous())
-        color, radii, objects, depth, alpha, *state = _C.rasterize_forward(*_extension_args(settings, inputs))
+        color, radii, objects, depth, alpha, *state = extension.rasterize_forward(
+            *_extension_args(settings, inputs))
         ctx.settings = settings
+        ctx.extension = extension
         ctx.sh_objs_shape = None if sh_objs is None else sh_objs.shape
         ctx.save_for_backward(*inputs, *state)
         ctx.mark_non_differentiable(radii)
@@ -133,35 +139,44 @@ class _RasterizeGaussians(torch.autograd.Function):
         saved = ctx.saved_tensors
         inputs = _Inputs(*saved[:len(_Inputs._fields)])
         state = list(saved[len(_Inputs._fields):])
-        grads = _C.rasterize_backward(*_extension_args(ctx.settings, inputs), state, grad_color.contiguous(),
-                                      grad_objects.contiguous(), grad_depth.contiguous(), grad_alpha.contiguous())
+        grads = ctx.extension.rasterize_backward(
+            *_extension_args(ctx.settings, inputs), state, grad_color.contiguous(), grad_objects.contiguous(),
+            grad_depth.contiguous(), grad_alpha.contiguous())
         (d_means3D, d_means2D, d_opacities, d_shs, d_colors, d_objects, d_scales, d_rotations, d_cov3D) = grads
         d_sh_objs = None if ctx.sh_objs_shape is None else d_objects.reshape(ctx.sh_objs_shape)
         return (d_means3D, d_means2D, d_shs, d_colors, d_sh_objs, d_opacities.reshape(-1, 1), d_scales,
-                d_rotations, d_cov3D, None)
+                d_rotations, d_cov3D, None, None)
 
 
 def rasterize_gaussians(means3D: torch.Tensor, means2D: torch.Tensor, opacities: torch.Tensor,
                         settings: GaussianRasterizationSettings, shs: torch.Tensor | None = None,
                         colors_precomp: torch.Tensor | None = None, sh_objs: torch.Tensor | None = None,
                         scales: torch.Tensor | None = None, rotations: torch.Tensor | None = None,
-                        cov3D_precomp: torch.Tensor | None = None) -> RasterOutput:
-    """Render N Gaussians: see GaussianRasterizer.rasterize."""
+                        cov3D_precomp: torch.Tensor | None = None, emulate_cuda: bool = False) -> RasterOutput:
+    """Render N Gaussians: see GaussianRasterizer.rasterize. emulate_cuda: run the CUDA kernels
+    on CPU tensors through the emulation layer (`_C_emulated`)."""
     _check_inputs(settings, means3D, opacities, shs, colors_precomp, sh_objs, scales, rotations, cov3D_precomp)
     if tuple(means2D.shape) != (means3D.shape[0], 3):
         raise ValueError(f"diff_gaussian_rasterization: means2D must have shape ({means3D.shape[0]}, 3), "
                          f"got {tuple(means2D.shape)}")
+    if emulate_cuda and means3D.is_cuda:
+        raise ValueError("diff_gaussian_rasterization: emulate_cuda runs the CUDA kernels on the CPU; "
+                         f"pass CPU tensors, got means3D on {means3D.device}")
+    extension: ModuleType = _C_emulated if emulate_cuda else _C
     color, radii, objects, depth, alpha = _RasterizeGaussians.apply(
-        means3D, means2D, shs, colors_precomp, sh_objs, opacities, scales, rotations, cov3D_precomp, settings)
+        means3D, means2D, shs, colors_precomp, sh_objs, opacities, scales, rotations, cov3D_precomp, settings,
+        extension)
     return RasterOutput(color, radii, objects, depth, alpha)
 
 
 class GaussianRasterizer(torch.nn.Module):
-    """Gaussian Grouping's rasterizer module."""
+    """Gaussian Grouping's rasterizer module. emulate_cuda=True: CPU tensors run the CUDA kernels
+    through the emulation layer instead of the C++/OpenMP path (same results to float rounding)."""
 
-    def __init__(self, raster_settings: GaussianRasterizationSettings):
+    def __init__(self, raster_settings: GaussianRasterizationSettings, emulate_cuda: bool = False):
         super().__init__()
         self.raster_settings = raster_settings
+        self.emulate_cuda = emulate_cuda
 
     def markVisible(self, positions: torch.Tensor) -> torch.Tensor:
         """(N,) bool: Gaussians in front of the near plane (3DGS's frustum test, z only)."""
@@ -178,7 +193,8 @@ class GaussianRasterizer(torch.nn.Module):
         or None; scales (N, 3) and rotations (N, 4), or cov3D_precomp (N, 6). float32."""
         return rasterize_gaussians(means3D, means2D, opacities, self.raster_settings, shs=shs,
                                    colors_precomp=colors_precomp, sh_objs=sh_objs, scales=scales,
-                                   rotations=rotations, cov3D_precomp=cov3D_precomp)
+                                   rotations=rotations, cov3D_precomp=cov3D_precomp,
+                                   emulate_cuda=self.emulate_cuda)
 
     def forward(self, means3D: torch.Tensor, means2D: torch.Tensor, opacities: torch.Tensor,
                 shs: torch.Tensor | None = None, colors_precomp: torch.Tensor | None = None,

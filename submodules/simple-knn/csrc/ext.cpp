@@ -1,5 +1,6 @@
 // Torch binding of simple_knn._C: checks inputs, builds the k-d tree on the host and runs the
-// search on the inputs' device.
+// search on the inputs' device. Built with KNN_CUDA_EMULATION (the module _C_emulated) the
+// search on CPU tensors runs the CUDA kernel, compiled as C++ against the emulation layer.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
@@ -14,7 +15,8 @@
 #ifdef WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-
+#endif
+#if defined(WITH_CUDA) || defined(KNN_CUDA_EMULATION)
 #include "knn_cuda.h"
 #endif
 
@@ -49,8 +51,13 @@ torch::Tensor to_device(const std::vector<T>& values, torch::ScalarType dtype,
 
 void search_cpu(const KdTree& tree, const torch::Tensor& query, bool self_query, int k,
                 torch::Tensor& dist2, torch::Tensor& index) {
+#ifdef KNN_CUDA_EMULATION
+  knn_cuda(tree.view(), query.data_ptr<float>(), query.size(0), self_query, k, dist2.data_ptr<float>(),
+           index.data_ptr<int64_t>(), /*stream=*/nullptr);
+#else
   knn_cpu(tree.view(), query.data_ptr<float>(), query.size(0), self_query, k,
           at::get_num_threads(), dist2.data_ptr<float>(), index.data_ptr<int64_t>());
+#endif
 }
 
 #ifdef WITH_CUDA
@@ -136,4 +143,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::call_guard<py::gil_scoped_release>(),
         "(N,) mean squared distance of each point to its 3 nearest other points");
   m.def("with_cuda", &simple_knn::with_cuda, "whether this build has the CUDA path");
+#ifdef KNN_CUDA_EMULATION
+  m.attr("emulated") = true;   // CPU tensors run the CUDA kernel through the emulation layer
+#else
+  m.attr("emulated") = false;
+#endif
 }

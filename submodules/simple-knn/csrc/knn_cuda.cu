@@ -28,7 +28,7 @@ void knn_cuda(const KdTreeView& tree, const float* queries, int64_t num_queries,
               int k, float* out_dist2, int64_t* out_index, cudaStream_t stream) {
   if (num_queries == 0) return;
   const int64_t blocks = (num_queries + kThreadsPerBlock - 1) / kThreadsPerBlock;
-  knn_kernel<<<static_cast<unsigned int>(blocks), kThreadsPerBlock, 0, stream>>>(
+  KNN_LAUNCH(knn_kernel, static_cast<unsigned int>(blocks), kThreadsPerBlock, stream)(
       tree, queries, num_queries, self_query, k, out_dist2, out_index);
   check_cuda(cudaGetLastError(), "knn_kernel launch");
 }

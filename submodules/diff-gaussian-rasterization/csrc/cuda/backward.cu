@@ -102,11 +102,11 @@ void backward(const CameraParams& cam, const GaussianParams& in, const Projected
   GS_CUDA_CHECK(cudaMemset(splat, 0, splat_bytes));
   const dim3 grid(cam.tiles_x(), cam.tiles_y()), block(kTileSize, kTileSize);
   with_channel_count(C, [&](auto ch) {
-    render_backward_kernel<<<grid, block>>>(ch, cam, proj, bins, bg, image, grad, splat);
+    GS_LAUNCH(render_backward_kernel, grid, block)(ch, cam, proj, bins, bg, image, grad, splat);
     GS_CUDA_CHECK_LAUNCH();
   });
   if (in.count > 0) {
-    preprocess_backward_kernel<<<blocks_for(in.count), kThreadsPerBlock>>>(C, cam, in, proj, splat, out);
+    GS_LAUNCH(preprocess_backward_kernel, blocks_for(in.count), kThreadsPerBlock)(C, cam, in, proj, splat, out);
     GS_CUDA_CHECK_LAUNCH();
   }
 }

@@ -50,12 +50,12 @@ void bin(const CameraParams& cam, int count, int channels, const ProjectedGaussi
   auto* keys = static_cast<uint64_t*>(scratch(sizeof(uint64_t) * pairs));
   auto* sorted_keys = static_cast<uint64_t*>(scratch(sizeof(uint64_t) * pairs));
   auto* values = static_cast<int32_t*>(scratch(sizeof(int32_t) * pairs));
-  emit_pairs_kernel<<<blocks_for(count), kThreadsPerBlock>>>(cam, count, channels, proj, keys, values);
+  GS_LAUNCH(emit_pairs_kernel, blocks_for(count), kThreadsPerBlock)(cam, count, channels, proj, keys, values);
   GS_CUDA_CHECK_LAUNCH();
 
   const int end_bit = 32 + highest_bit(static_cast<unsigned int>(num_tiles));
   sort_pairs(keys, sorted_keys, values, bins.gaussian, pairs, end_bit, scratch);
-  tile_ranges_kernel<<<blocks_for(pairs), kThreadsPerBlock>>>(pairs, sorted_keys, bins.tile_range);
+  GS_LAUNCH(tile_ranges_kernel, blocks_for(pairs), kThreadsPerBlock)(pairs, sorted_keys, bins.tile_range);
   GS_CUDA_CHECK_LAUNCH();
 }
 

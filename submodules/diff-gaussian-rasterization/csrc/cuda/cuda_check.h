@@ -1,7 +1,12 @@
-// Error checking for CUDA runtime calls and kernel launches.
+// Error checking for CUDA runtime calls and kernel launches, and the launch macro.
+// With GS_CUDA_EMULATION the same sources compile as C++ against ../cuda_emulation (CPU).
 #pragma once
 
+#if defined(GS_CUDA_EMULATION)
+#include "../cuda_emulation/cuda_emulation.h"
+#else
 #include <cuda_runtime.h>
+#endif
 
 #include <stdexcept>
 #include <string>
@@ -20,6 +25,14 @@ inline void check(cudaError_t status, const char* what, const char* file, int li
 #define GS_CUDA_CHECK(call) ::gs::cuda::check((call), #call, __FILE__, __LINE__)
 // After a kernel launch: reports launch errors.
 #define GS_CUDA_CHECK_LAUNCH() ::gs::cuda::check(cudaGetLastError(), "kernel launch", __FILE__, __LINE__)
+
+// Every kernel launches as `GS_LAUNCH(kernel, grid, block)(args...)`: `kernel<<<grid, block>>>`
+// under nvcc, the emulated launch otherwise.
+#if defined(GS_CUDA_EMULATION)
+#define GS_LAUNCH(kernel, grid, block) CUDA_EMULATION_LAUNCH(kernel, grid, block)
+#else
+#define GS_LAUNCH(kernel, grid, block) kernel<<<(grid), (block)>>>
+#endif
 
 namespace gs::cuda {
 

@@ -24,7 +24,7 @@ int64_t preprocess(const CameraParams& cam, const GaussianParams& in, const Proj
   auto* counts = static_cast<int64_t*>(scratch(sizeof(int64_t) * (n + 1)));
   GS_CUDA_CHECK(cudaMemset(counts + n, 0, sizeof(int64_t)));
   if (n > 0) {
-    preprocess_kernel<<<blocks_for(n), kThreadsPerBlock>>>(cam, in, proj, counts);
+    GS_LAUNCH(preprocess_kernel, blocks_for(n), kThreadsPerBlock)(cam, in, proj, counts);
     GS_CUDA_CHECK_LAUNCH();
   }
   exclusive_sum(counts, proj.pair_offsets, n + 1, scratch);

@@ -71,7 +71,7 @@ void render(const CameraParams& cam, int num_objects, const ProjectedGaussians& 
             const float* bg, const ImageBuffers& image) {
   const dim3 grid(cam.tiles_x(), cam.tiles_y()), block(kTileSize, kTileSize);
   with_channel_count(blend_channels(num_objects), [&](auto ch) {
-    render_kernel<<<grid, block>>>(ch, cam, proj, bins, bg, image);
+    GS_LAUNCH(render_kernel, grid, block)(ch, cam, proj, bins, bg, image);
     GS_CUDA_CHECK_LAUNCH();
   });
 }
