@@ -19,15 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from arguments import (  # noqa: E402
-    GradiSegParams,
-    ModelParams,
-    OptimizationParams,
-    PipelineParams,
-    RunParams,
-    extract,
-    parse_training_args,
-)
+from arguments import parse_training_args  # noqa: E402
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene  # noqa: E402
 from training.guards import model_parameters  # noqa: E402
 from training.trainer import FULL_CHECK_INTERVAL, Trainer  # noqa: E402
@@ -46,8 +38,7 @@ def measure(scene: str, model: str, num_points: int, repeats: int) -> tuple[int,
     args = parse_training_args(["-s", scene, "-m", model, "--iterations", "1000", "--quiet",
                                 "--num_classes", "8", "--test_iterations", "--save_iterations",
                                 "--densify_from_iter", "100000", "--reg3d_interval", "1000000"])
-    trainer = Trainer(*(extract(group, args) for group in
-                        (ModelParams, OptimizationParams, PipelineParams, GradiSegParams, RunParams)))
+    trainer = Trainer.from_args(args)
     iteration = iter(range(1, 10 ** 6))
     step_ms = median_ms(lambda: trainer.train_step(next(iteration)), repeats)
     trainer.train_step(next(iteration))

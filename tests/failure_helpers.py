@@ -8,6 +8,8 @@ import numpy as np
 import torch
 
 import train
+from arguments import parse_training_args
+from training.trainer import Trainer
 from utils.ply_io import read_gaussian_ply
 
 # 30 iterations, saves at 10 and 20 (and 30), checkpoints at 10 and 20; no densification.
@@ -60,16 +62,5 @@ def _tensors(value):
 
 def make_trainer(scene: str, model: str, *extra: str):
     """A Trainer for the tiny run, built as train.py builds it (without the folder checks)."""
-    from arguments import (
-        GradiSegParams,
-        ModelParams,
-        OptimizationParams,
-        PipelineParams,
-        RunParams,
-        extract,
-        parse_training_args,
-    )
-    from training.trainer import Trainer
     args = parse_training_args(["-s", str(scene), "-m", str(model), *TINY_FLAGS, *map(str, extra)])
-    return Trainer(*(extract(group, args) for group in
-                     (ModelParams, OptimizationParams, PipelineParams, GradiSegParams, RunParams)))
+    return Trainer.from_args(args)
