@@ -70,14 +70,15 @@ def id_boundaries(ids: np.ndarray) -> np.ndarray:
 def blend_ids(rgb: np.ndarray, ids: np.ndarray, opacity: float = 0.5,
               highlight: Optional[int] = None, palette: Optional[np.ndarray] = None) -> np.ndarray:
     """The id colours (utils.visualization's palette) blended over `rgb` (H, W, 3) uint8 with
-    `opacity`, id boundaries in white and the boundary of id `highlight` in yellow."""
+    `opacity`, id boundaries in white and the inner boundary of id `highlight` in yellow."""
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"id overlay opacity must be in [0, 1], got {opacity}")
     colours = colorize_ids(ids, palette).astype(np.float32)
     image = ((1.0 - opacity) * rgb.astype(np.float32) + opacity * colours).round().astype(np.uint8)
     image[id_boundaries(ids)] = OUTLINE_COLOUR
     if highlight is not None:
-        image[id_boundaries(ids == highlight)] = HIGHLIGHT_COLOUR
+        inside = ids == highlight
+        image[id_boundaries(inside) & inside] = HIGHLIGHT_COLOUR
     return image
 
 

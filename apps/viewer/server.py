@@ -116,6 +116,7 @@ class ViewerServer:
         self.selections = NamedSelections(options.prompts_path, display.num_classes)
         self.picked: Optional[PickedObject] = None
         self.frame_seconds = 0.0            # the last frame's render + composition time
+        self.frames_rendered = 0
         self._frames: dict[int, np.ndarray] = {}   # client id -> id map of its last frame
         self._dirty: set[int] = set()
         self._dirty_lock = threading.Lock()
@@ -352,6 +353,7 @@ class ViewerServer:
         client.scene.set_background_image(image, format="jpeg", jpeg_quality=self.options.jpeg_quality)
         self._frames[client.client_id] = layers.ids
         self.frame_seconds = time.perf_counter() - start
+        self.frames_rendered += 1
 
     def serve_until_interrupted(self) -> None:
         """Block until Ctrl+C, then close."""
@@ -376,6 +378,7 @@ def open_model_viewer(dataset: ModelParams, pipe: PipelineParams, iteration: int
                       options: ViewerOptions) -> ViewerServer:
     """The viewer of a trained model folder (view.py): its Gaussians and classifier at
     `iteration` (-1: the latest), its scene's views with their ground truth."""
+    check_port_free(options.host, options.port)   # before minutes of loading, not after
     device = resolve_device(pipe.device)
     model = load_model(dataset.model_path, iteration, device)
     scene = Scene(dataset, GaussianModel(dataset.sh_degree, dataset.num_objects, device),
@@ -389,6 +392,7 @@ def open_model_viewer(dataset: ModelParams, pipe: PipelineParams, iteration: int
 def open_training_viewer(trainer, options: ViewerOptions) -> ViewerServer:
     """The live viewer of a training run (train.py --viewer); refresh it with
     `show_training_state` from the trainer's iteration callback."""
+    check_port_free(options.host, options.port)
     display = DisplayModel(trainer.gaussians, trainer.classifier, trainer.pipe, trainer.background,
                            trainer.first_iteration - 1)
     return ViewerServer(display, scene_views(trainer.scene),
