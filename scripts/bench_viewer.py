@@ -1,17 +1,22 @@
 #!/usr/bin/env python
 """Training time per iteration with and without the live viewer (train.py --viewer) at its
-default refresh, paired.
+default refresh.
 
-    python scripts/bench_viewer.py                       # 64x48 synthetic scene, 3 pairs
-    python scripts/bench_viewer.py --iterations 1000 --repeats 5 --refresh 50
+    python scripts/bench_viewer.py                       # 64x48 synthetic scene
+    python scripts/bench_viewer.py --pairs 10 --refresh 50
 
-Each repeat trains the same configuration twice from the same seed, once plain and once with
-the viewer serving one connected client (bench/viewer_client.py: a websocket client that
-reports a 512x384 canvas at a test view, as a browser opening the page does, and reads the
-frames), in alternating order. The overhead is the median of the paired ratios, every pair
-shown: on shared machines two identical trainings differ by several percent, so only pairs
-resolve a 10 % budget. The table also says whether both runs ended with identical
-Gaussians (the viewer must not change training) and how many frames the viewer rendered.
+The viewer serves one connected client (bench/viewer_client.py: a websocket client that reports
+a 512x384 canvas at a test view, as a browser opening the page does, and reads the frames).
+
+Times: one training, after its densification, is cut into blocks of `--refresh` iterations; the
+viewer is refreshed at the start of every other block (the copy of the model, then the frame
+for the client, drawn by the render thread while training goes on). Each refreshed block is
+compared with the mean of its two neighbours, which were not refreshed: adjacent blocks share
+the machine's load, which on shared machines makes two identical whole trainings differ by tens
+of percent. At the default refresh every block is a refreshed one, so the median paired ratio
+is the slow-down. Correctness: `--repeats` pairs of whole trainings, plain and with the viewer,
+must end with identical Gaussians (the viewer never changes training); their times are shown
+too, with that noise.
 """
 from __future__ import annotations
 
@@ -43,8 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default=os.path.join(ROOT, "output", "bench_viewer"),
                         help="work folder (scene, model folders)")
     parser.add_argument("--scene", default="", help="scene folder (default: a 64x48 synthetic scene in --out)")
-    parser.add_argument("--iterations", type=int, default=600)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=6, help="refreshed blocks timed against their neighbours")
+    parser.add_argument("--settle", type=int, default=500,
+                        help="iterations before the timed blocks (densification ends at 400)")
+    parser.add_argument("--iterations", type=int, default=300, help="iterations of each whole training")
+    parser.add_argument("--repeats", type=int, default=2, help="pairs of whole trainings")
     parser.add_argument("--refresh", type=int, default=RunParams().viewer_refresh,
                         help="viewer refresh in iterations (default: train.py's)")
     parser.add_argument("--warmup", type=int, default=100,
@@ -63,18 +71,54 @@ def scene_folder(args: argparse.Namespace) -> str:
     return folder
 
 
+def make_trainer(args: argparse.Namespace, scene: str, model: str, iterations: int) -> Trainer:
+    return Trainer.from_args(parse_training_args([
+        "-s", scene, "-m", model, "--iterations", str(iterations), "--save_iterations", str(iterations),
+        "--threads", str(args.threads), "--device", args.device, "--seed", "0", *TRAIN_FLAGS]))
+
+
+def attach_viewer(trainer: Trainer):
+    """The live viewer of `trainer` with one connected client that has had its first frame."""
+    viewer = open_training_viewer(trainer, ViewerOptions(port=free_port()))
+    client = HeadlessViewerClient(viewer.url, trainer.scene.getTestCameras()[0])
+    wait_for_first_frame(viewer)
+    return viewer, client
+
+
+def interleaved_blocks(args: argparse.Namespace, scene: str, model: str) -> list[tuple[float, float, float]]:
+    """(refreshed block s/it, mean of its unrefreshed neighbours s/it, ratio) per pair, and the
+    frames rendered (see the module docstring)."""
+    blocks = 2 * args.pairs + 1            # plain, refreshed, plain, ..., plain
+    trainer = make_trainer(args, scene, model, args.settle + blocks * args.refresh)
+    viewer, client = attach_viewer(trainer)
+    marks: dict[int, float] = {}
+    trainer.add_iteration_callback(1, lambda _, it: marks.__setitem__(it, time.perf_counter()))
+
+    def refresh_odd_blocks(trainer_: Trainer, iteration: int) -> None:
+        block = (iteration - args.settle) // args.refresh   # the block that starts after this iteration
+        if iteration >= args.settle and block % 2 == 1:
+            viewer.show_training_state(trainer_, iteration)
+    trainer.add_iteration_callback(args.refresh, refresh_odd_blocks)   # after the mark: its cost is the block's
+    trainer.run()
+    viewer.close()
+    client.close()
+    per_block = [(marks[args.settle + (j + 1) * args.refresh] - marks[args.settle + j * args.refresh]) / args.refresh
+                 for j in range(blocks)]
+    pairs = []
+    for k in range(args.pairs):
+        refreshed, neighbours = per_block[2 * k + 1], (per_block[2 * k] + per_block[2 * k + 2]) / 2
+        pairs.append((refreshed, neighbours, refreshed / neighbours))
+    return pairs, viewer.frames_rendered
+
+
 def train_once(args: argparse.Namespace, scene: str, model: str, with_viewer: bool,
                iterations: int) -> dict:
     """Train once; returns seconds per iteration, frames rendered, and the final parameters."""
-    trainer = Trainer.from_args(parse_training_args([
-        "-s", scene, "-m", model, "--iterations", str(iterations), "--save_iterations", str(iterations),
-        "--threads", str(args.threads), "--device", args.device, "--seed", "0", *TRAIN_FLAGS]))
+    trainer = make_trainer(args, scene, model, iterations)
     viewer = client = None
     if with_viewer:
-        viewer = open_training_viewer(trainer, ViewerOptions(port=free_port()))
+        viewer, client = attach_viewer(trainer)
         trainer.add_iteration_callback(args.refresh, viewer.show_training_state)
-        client = HeadlessViewerClient(viewer.url, trainer.scene.getTestCameras()[0])
-        wait_for_first_frame(viewer)
     start = time.perf_counter()
     trainer.run()
     seconds = (time.perf_counter() - start) / iterations
@@ -108,29 +152,36 @@ def main(argv: list[str] | None = None) -> int:
     if args.warmup > 0:
         train_once(args, scene, os.path.join(args.out, "model_warmup"), False, args.warmup)
         torch.set_num_threads(threads)
-    rows = []
+    pairs, frames = interleaved_blocks(args, scene, os.path.join(args.out, "model_blocks"))
+    torch.set_num_threads(threads)
+    runs = []
     for repeat in range(args.repeats):
         order = (False, True) if repeat % 2 == 0 else (True, False)
-        runs = {}
+        result = {}
         for with_viewer in order:
-            runs[with_viewer] = train_once(args, scene, os.path.join(args.out, f"model_{int(with_viewer)}"),
-                                           with_viewer, args.iterations)
+            result[with_viewer] = train_once(args, scene, os.path.join(args.out, f"model_{int(with_viewer)}"),
+                                             with_viewer, args.iterations)
             torch.set_num_threads(threads)
-        identical = all(torch.equal(runs[False]["params"][k], runs[True]["params"][k]) for k in runs[False]["params"])
-        rows.append((repeat + 1, runs[False]["seconds"], runs[True]["seconds"],
-                     runs[True]["seconds"] / runs[False]["seconds"], runs[True]["frames"], identical))
-        print(f"repeat {repeat + 1}: {rows[-1][1]:.4f} / {rows[-1][2]:.4f} s/it", file=sys.stderr, flush=True)
+        identical = all(torch.equal(result[False]["params"][k], result[True]["params"][k])
+                        for k in result[False]["params"])
+        runs.append((result[False]["seconds"], result[True]["seconds"], result[True]["frames"], identical))
 
-    print(f"Live viewer overhead: {args.iterations} iterations per run, refresh every {args.refresh} "
-          f"iterations, one client at 512x384, device {args.device}, threads {args.threads or threads}\n")
-    print("| pair | without viewer (s/it) | with viewer (s/it) | ratio | frames | identical model |")
+    print(f"Live viewer overhead: refresh every {args.refresh} iterations, one client at 512x384, "
+          f"device {args.device}, threads {args.threads or threads}\n")
+    print(f"Blocks of {args.refresh} iterations after {args.settle} (one training, {frames} frames):\n")
+    print("| pair | neighbours, not refreshed (s/it) | refreshed block (s/it) | ratio |")
+    print("|---:|---:|---:|---:|")
+    for k, (refreshed, neighbours, ratio) in enumerate(pairs, 1):
+        print(f"| {k} | {neighbours:.4f} | {refreshed:.4f} | {ratio:.3f} |")
+    print(f"| median | {statistics.median(p[1] for p in pairs):.4f} | {statistics.median(p[0] for p in pairs):.4f} "
+          f"| {statistics.median(p[2] for p in pairs):.3f} |\n")
+    print(f"Whole trainings of {args.iterations} iterations (times include the machine's noise):\n")
+    print("| run | without viewer (s/it) | with viewer (s/it) | ratio | frames | identical model |")
     print("|---:|---:|---:|---:|---:|:---:|")
-    for pair, plain, viewed, ratio, frames, identical in rows:
-        print(f"| {pair} | {plain:.4f} | {viewed:.4f} | {ratio:.3f} | {frames} | {'yes' if identical else 'NO'} |")
-    ratios = [row[3] for row in rows]
-    print(f"| median | {statistics.median(r[1] for r in rows):.4f} | {statistics.median(r[2] for r in rows):.4f} "
-          f"| {statistics.median(ratios):.3f} | | |")
-    return 0 if all(row[5] for row in rows) else 1
+    for run, (plain, viewed, frames_run, identical) in enumerate(runs, 1):
+        print(f"| {run} | {plain:.4f} | {viewed:.4f} | {viewed / plain:.3f} | {frames_run} | "
+              f"{'yes' if identical else 'NO'} |")
+    return 0 if all(run[3] for run in runs) else 1
 
 
 if __name__ == "__main__":

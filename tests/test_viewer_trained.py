@@ -239,6 +239,26 @@ def body_match(page, pattern: str, timeout: float, retry=None) -> re.Match:
     pytest.fail(f"the page never showed {pattern!r}; it shows:\n{page.inner_text('body')[:2000]}")
 
 
+def gui_input(page, label: str):
+    """The input of the viser GUI element labelled `label`."""
+    return page.locator(f"xpath=//label[text()='{label}']/ancestor::div[contains(@class, 'mantine-Flex-root')][1]"
+                        "//input").first
+
+
+def screen_colour(page, x: float, y: float, path, expected: np.ndarray, timeout: float = 60.0) -> None:
+    """Wait until the screenshot's 5x5 patch at (x, y) has the colour `expected` (RGB)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page.screenshot(path=str(path))
+        patch = np.asarray(Image.open(path).convert("RGB"))[int(y) - 2:int(y) + 3, int(x) - 2:int(x) + 3]
+        colour = patch.reshape(-1, 3).mean(axis=0)
+        if np.abs(colour - expected).max() < 30:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"the screen shows {colour.round()} at the clicked pixel, not {expected}")
+        time.sleep(1.0)
+
+
 def test_browser_click_picks_the_object_under_the_pointer(trained, tmp_path):
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (make test installs it: apt-get install chromium)")
@@ -265,14 +285,16 @@ def test_browser_click_picks_the_object_under_the_pointer(trained, tmp_path):
             picked = body_match(page, r"Picked id (\d+)", timeout=60, retry=lambda: page.mouse.click(x, y))
             assert int(picked.group(1)) == object_id
 
-            shot = tmp_path / "viewer.png"
-            page.screenshot(path=str(shot))
-            patch = np.asarray(Image.open(shot).convert("RGB"))[int(y) - 2:int(y) + 3, int(x) - 2:int(x) + 3]
+            # our frame is on screen: the pixel shows the render, then the id overlay's blend
             row, col = int(v * camera.image_height), int(u * camera.image_width)
-            assert np.abs(patch.reshape(-1, 3).mean(axis=0) - render_rgb[row, col]).max() < 40   # our render is on screen
+            screen_colour(page, x, y, tmp_path / "rgb.png", render_rgb[row, col])
+            gui_input(page, "Mode").click()
+            page.get_by_role("option", name=modes.MODE_IDS).click()
+            overlay = modes.blend_ids(render_rgb, np.full(render_rgb.shape[:2], object_id), 0.5)[row, col]
+            assert np.abs(overlay.astype(int) - render_rgb[row, col]).max() > 40   # the two differ
+            screen_colour(page, x, y, tmp_path / "viewer.png", overlay)
 
-            page.locator("xpath=//label[text()='Name']/ancestor::div[contains(@class, 'mantine-Flex-root')][1]"
-                         "//input").fill("my object")
+            gui_input(page, "Name").fill("my object")
             page.get_by_role("button", name="Name picked object").click()
             body_match(page, r"my object\**: " + str(object_id), timeout=30)
         finally:

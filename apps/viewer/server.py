@@ -250,7 +250,8 @@ class ViewerServer:
     # ----------------------------------------------------------------------------- cameras
     def _add_frustums(self) -> None:
         scale = frustum_scale(self.views)
-        self._frustums = []
+        self._frustums = {}
+        self._hidden_frustum: Optional[str] = None   # the view jumped to: its picture would fill the screen
         for index, view in enumerate(self.views):
             camera = view.camera
             wxyz, position = camera_pose(camera)
@@ -260,11 +261,11 @@ class ViewerServer:
                 color=TEST_COLOUR if view.split == "test" else TRAIN_COLOUR,
                 image=thumbnail(camera.original_image), wxyz=wxyz, position=position)
             frustum.on_click(lambda event, label=view.label: self._jump_to(label, event.client))
-            self._frustums.append(frustum)
+            self._frustums[view.label] = frustum
 
     def _set_frustums_visible(self, visible: bool) -> None:
-        for frustum in self._frustums:
-            frustum.visible = visible
+        for label, frustum in self._frustums.items():
+            frustum.visible = visible and label != self._hidden_frustum
 
     def _jump_to(self, label: str, client: Optional[viser.ClientHandle]) -> None:
         """Move `client`'s camera (every client's for None) to view `label` and show its
@@ -273,6 +274,8 @@ class ViewerServer:
         if view is None:
             return
         clients = [client] if client is not None else list(self.server.get_clients().values())
+        self._hidden_frustum = label
+        self._set_frustums_visible(self.show_cameras.value)
         wxyz, position = camera_pose(view.camera)
         for target in clients:
             with target.atomic():
