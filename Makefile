@@ -56,10 +56,25 @@ $(STAMPS)/knn: $(KNN_SRC) $(STAMPS)/requirements
 
 setup: $(STAMPS)/rasterizer $(STAMPS)/knn
 
-test: setup
+# Headless Chromium for the viewer's browser test (tests/test_viewer_trained.py): Debian's
+# `chromium` through apt-get when it is missing (Playwright, from requirements.txt, drives it and
+# never downloads a browser of its own). Never fatal: without apt the test skips, saying why.
+# The stamp is left only once chromium is there, so a later run tries again.
+$(STAMPS)/chromium: $(STAMPS)/requirements
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then APT="apt-get"; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then APT="sudo -n apt-get"; fi; \
+	  if [ -n "$$APT" ]; then \
+	    $$APT update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $$APT install -y -qq chromium >/dev/null \
+	      || echo "note: apt-get could not install chromium; the viewer's browser test will be skipped"; \
+	  else echo "note: no apt-get as root here to install chromium; the viewer's browser test will be skipped"; fi; \
+	fi
+	@if command -v chromium >/dev/null 2>&1; then touch $@; fi
+
+test: setup $(STAMPS)/chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test-slow: setup
+test-slow: setup $(STAMPS)/chromium
 	$(PY) -m pytest -q -m "slow or not slow" $(PYTEST_ARGS)
 
 demo: setup

@@ -1,9 +1,11 @@
 """Train a GradiSeg / Gaussian Grouping model on a scene folder.
 
     python train.py -s data/scene -m output/scene --config_file config/gradiseg/lerf_mask.json
+    python train.py -s data/scene -m output/scene --viewer      # live view at http://127.0.0.1:8080
 """
 import sys
 
+from apps.viewer.server import ViewerOptions, open_training_viewer
 from arguments import parse_training_args, write_cfg_args
 from scene.model_folder import SaveError
 from training.output_folder import prepare_model_folder
@@ -24,8 +26,17 @@ def main(argv=None) -> int:
     if args.start_checkpoint:
         print(f"Resuming from {args.start_checkpoint} at iteration {trainer.first_iteration}")
     print(f"Device: {trainer.device}   Schedule: {trainer.strategy.describe()}")
-    trainer.run()
-    print("Training complete.")
+    viewer = None
+    if args.viewer:
+        viewer = open_training_viewer(trainer, ViewerOptions(port=args.viewer_port))
+        trainer.add_iteration_callback(args.viewer_refresh, viewer.show_training_state)
+        print(f"Live viewer at {viewer.url} (refreshed every {args.viewer_refresh} iterations)", flush=True)
+    trainer.run()   # the viewer's threads are daemons: a failed run exits without closing it
+    print("Training complete.", flush=True)
+    if viewer is not None:
+        viewer.show_training_state(trainer, trainer.opt.iterations)
+        print(f"The viewer stays at {viewer.url} with the final model; Ctrl+C to quit.", flush=True)
+        viewer.serve_until_interrupted()
     return 0
 
 

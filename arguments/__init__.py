@@ -147,6 +147,11 @@ class RunParams:
     detect_anomaly: bool = field(default=False, metadata={"help": "torch.autograd anomaly detection (slow)"})
     debug_from: int = field(default=-1, metadata={
         "help": "turn on the rasterizer's debug checks from this iteration (-1: never)"})
+    viewer: bool = field(default=False, metadata={
+        "help": "serve the live viewer (http://127.0.0.1:<viewer_port>) while training"})
+    viewer_port: int = field(default=8080, metadata={"help": "the live viewer's port"})
+    viewer_refresh: int = field(default=100, metadata={
+        "help": "the live viewer shows the model of every this many iterations"})
 
 
 GROUPS = (ModelParams, PipelineParams, OptimizationParams, GradiSegParams, RunParams)

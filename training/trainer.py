@@ -14,6 +14,7 @@ import os
 import random
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from tqdm import tqdm
@@ -84,6 +85,7 @@ class Trainer:
         self.background = torch.tensor(bg, dtype=torch.float32, device=self.device)
         self.first_iteration = 1
         self.last_checkpoint: str | None = None
+        self.iteration_callbacks: list[tuple[int, Callable[[Trainer, int], None]]] = []
         if run.start_checkpoint:
             self.load_checkpoint(run.start_checkpoint)
             trim_metrics_after(dataset.model_path, self.first_iteration - 1)
@@ -162,6 +164,13 @@ class Trainer:
         self.cls_optimizer.step()
         self.cls_optimizer.zero_grad(set_to_none=True)
 
+    def add_iteration_callback(self, every: int, callback: Callable[["Trainer", int], None]) -> None:
+        """Call `callback(trainer, iteration)` after the step of every `every`-th iteration
+        (the live viewer's refresh)."""
+        if every < 1:
+            raise ValueError(f"an iteration callback needs every >= 1, got {every}")
+        self.iteration_callbacks.append((every, callback))
+
     # ------------------------------------------------------------------------- the loop
     def run(self) -> dict:
         """Train from `first_iteration` to `opt.iterations`; returns the last test report."""
@@ -176,6 +185,9 @@ class Trainer:
             step_start = time.perf_counter()
             step = self.train_step(iteration)
             step_seconds += time.perf_counter() - step_start
+            for every, callback in self.iteration_callbacks:
+                if iteration % every == 0:
+                    callback(self, iteration)
             if iteration % 100 == 0:
                 self.logger.scalar("train/seconds_per_iteration", step_seconds / 100, iteration)
                 step_seconds = 0.0
