@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 
+from gaussian_renderer.device import DEVICE_HELP
 from prep.association import AssociationOptions
 from prep.prepare import DEFAULT_SAMPLES_PER_VIEW, PrepareOptions, prepare_masks, summary_lines
 from utils.errors import exits_cleanly_on
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="object_mask", help="output folder inside the scene")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     return parser
 
 
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     options = PrepareOptions(masks_dir=args.masks, sam_config=args.sam, depth_model=args.depth_model,
                              depth_iteration=args.depth_iteration, use_tracks=not args.no_tracks,
                              samples_per_view=args.samples_per_view, images=args.images, out=args.out,
-                             seed=args.seed)
+                             seed=args.seed, device=args.device)
     association = AssociationOptions(num_classes=args.num_classes, min_views=args.min_views)
     _, record = prepare_masks(args.source_path, options, association, force=args.force,
                               log=lambda line: print(line, flush=True))

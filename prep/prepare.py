@@ -6,6 +6,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
+from gaussian_renderer.device import resolve_device
 from prep.association import Association, AssociationOptions, associate
 from prep.depth import depth_maps
 from prep.geometry import (
@@ -33,6 +34,7 @@ class PrepareOptions:
     images: str = "images"
     out: str = "object_mask"
     seed: int = 0
+    device: str = "auto"              # --device for rendering the depth model
 
 
 def gather_observations(scene_dir: str, views: list[View], masks: list, options: PrepareOptions,
@@ -42,7 +44,7 @@ def gather_observations(scene_dir: str, views: list[View], masks: list, options:
         parts.append(track_observations(reconstruction, views))
         log(f"SfM tracks: {parts[-1].num_points} points, {len(parts[-1].point)} observations")
     if options.depth_model:
-        depths = depth_maps(options.depth_model, views, options.depth_iteration)
+        depths = depth_maps(options.depth_model, views, options.depth_iteration, resolve_device(options.device))
         parts.append(depth_observations(views, depths, masks, options.samples_per_view, options.seed))
         log(f"depth from {options.depth_model}: {parts[-1].num_points} points, "
             f"{len(parts[-1].point)} observations")
