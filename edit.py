@@ -20,6 +20,7 @@ from arguments import ConfigError, ModelParams, PipelineParams, saved_params
 from gaussian_renderer.backend import BACKENDS
 from gaussian_renderer.device import DEVICE_HELP, resolve_device
 from utils.errors import exits_cleanly_on
+from utils.memory import keep_freed_memory
 
 OPERATION_FLAGS = ("remove", "swap", "recolour", "insert")
 
@@ -92,6 +93,7 @@ def plan_from_args(args: argparse.Namespace) -> EditPlan:
 
 @exits_cleanly_on()
 def main(argv=None) -> int:
+    keep_freed_memory()   # no page-fault storm from per-iteration buffers (utils/memory.py)
     args = build_parser().parse_args(argv)
     plan = plan_from_args(args)
     out_path, record = run_edit_plan(plan, force=args.force, device=resolve_device(args.device))

@@ -14,6 +14,7 @@ from apps.prompt_selection import DEFAULT_IOA_THRESHOLD
 from apps.render_model import RenderRequest, render_model
 from arguments import ModelParams, PipelineParams, add_group, combine_with_cfg_args, extract
 from utils.errors import exits_cleanly_on
+from utils.memory import keep_freed_memory
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @exits_cleanly_on()
 def main(argv=None) -> int:
+    keep_freed_memory()   # no page-fault storm from per-iteration buffers (utils/memory.py)
     args = combine_with_cfg_args(build_parser(), argv)
     render_model(extract(ModelParams, args), extract(PipelineParams, args), extract(RenderRequest, args))
     return 0

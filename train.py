@@ -11,10 +11,12 @@ from scene.model_folder import SaveError
 from training.output_folder import prepare_model_folder
 from training.trainer import Trainer, TrainingDiverged
 from utils.errors import exits_cleanly_on
+from utils.memory import keep_freed_memory
 
 
 @exits_cleanly_on(TrainingDiverged, SaveError)
 def main(argv=None) -> int:
+    keep_freed_memory()   # no page-fault storm from per-iteration buffers (utils/memory.py)
     args = parse_training_args(argv)
     args.start_checkpoint = prepare_model_folder(args.model_path, args.start_checkpoint, args.resume,
                                                  args.overwrite)

@@ -13,6 +13,7 @@ import sys
 from apps.viewer.server import ViewerOptions, open_model_viewer
 from arguments import ModelParams, PipelineParams, add_group, combine_with_cfg_args, extract
 from utils.errors import exits_cleanly_on
+from utils.memory import keep_freed_memory
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @exits_cleanly_on()
 def main(argv=None) -> int:
+    keep_freed_memory()   # no page-fault storm from per-iteration buffers (utils/memory.py)
     args = combine_with_cfg_args(build_parser(), argv)
     options = ViewerOptions(host=args.host, port=args.port, render_height=args.render_height,
                             prompts_path=args.prompts, export_dir=args.export_dir, start_view=args.start_view)
