@@ -335,6 +335,13 @@ def read_cfg_args(model_path: str) -> dict[str, Any]:
     return parse_cfg_args(text, path)
 
 
+def merge_saved_cfg_args(args: argparse.Namespace, model_path: str, explicit: set[str]) -> argparse.Namespace:
+    """Set the values `<model_path>/cfg_args` recorded on `args`, except the flags in `explicit`
+    and the model path (the folder may have moved); keys `args` does not know are ignored."""
+    saved = {k: v for k, v in read_cfg_args(model_path).items() if hasattr(args, k) and k != "model_path"}
+    return merge_under_cli(args, saved, explicit, os.path.join(model_path, "cfg_args"))
+
+
 def combine_with_cfg_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None
                           ) -> argparse.Namespace:
     """Parse a post-training command line (render, eval) with the model's `cfg_args` underneath."""
@@ -342,10 +349,7 @@ def combine_with_cfg_args(parser: argparse.ArgumentParser, argv: Sequence[str] |
     args = parser.parse_args(argv)
     if not getattr(args, "model_path", ""):
         parser.error("-m/--model_path is required")
-    saved = read_cfg_args(args.model_path)
-    known = {k: v for k, v in saved.items() if hasattr(args, k) and k != "model_path"}
-    return merge_under_cli(args, known, explicit_flags(parser, argv),
-                           os.path.join(args.model_path, "cfg_args"))
+    return merge_saved_cfg_args(args, args.model_path, explicit_flags(parser, argv))
 
 
 def saved_params(group: type[T], model_path: str, **overrides: Any) -> T:
@@ -353,9 +357,7 @@ def saved_params(group: type[T], model_path: str, **overrides: Any) -> T:
     keys it lacks; `model_path` is where the folder is now), with `overrides` on top."""
     parser = argparse.ArgumentParser()
     add_group(parser, group)
-    args = parser.parse_args([])
-    saved = {k: v for k, v in read_cfg_args(model_path).items() if hasattr(args, k) and k != "model_path"}
-    merge_under_cli(args, saved, set(overrides), os.path.join(model_path, "cfg_args"))
+    args = merge_saved_cfg_args(parser.parse_args([]), model_path, set(overrides))
     for key, value in {**overrides, "model_path": model_path}.items():
         if hasattr(args, key):
             setattr(args, key, value)

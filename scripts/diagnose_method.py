@@ -120,7 +120,7 @@ def main(argv=None) -> int:
             accuracy = PixelAccuracy()
             for camera in cameras:
                 out = render(camera, gaussians, trainer.pipe, trainer.background)
-                ids = classifier(out["render_object"]).argmax(dim=0).numpy()
+                ids = classifier(out["render_object"]).argmax(dim=0).cpu().numpy()
                 exact = truth.id_maps[camera.image_name]
                 accuracy.add(ids, exact, boundary_band(exact, args.band_px))
             print(f"| {split} views ({len(cameras)}) | {accuracy.band:.2%} | {accuracy.interior:.2%} |")
