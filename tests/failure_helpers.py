@@ -10,6 +10,7 @@ import torch
 import train
 from arguments import parse_training_args
 from training.trainer import Trainer
+from utils.general_utils import tree_tensors
 from utils.ply_io import read_gaussian_ply
 
 # 30 iterations, saves at 10 and 20 (and 30), checkpoints at 10 and 20; no densification.
@@ -42,22 +43,13 @@ def assert_everything_saved_is_finite(model: str) -> int:
         files += 1
     for path in glob.glob(os.path.join(model, "chkpnt*.pth")):
         state = torch.load(path, weights_only=True)
-        for tensor in _tensors(state):
+        for tensor in tree_tensors(state):
             if tensor.is_floating_point():
                 assert torch.isfinite(tensor).all(), f"{path} holds non-finite values"
         files += 1
     return files
 
 
-def _tensors(value):
-    if torch.is_tensor(value):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _tensors(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _tensors(item)
 
 
 def make_trainer(scene: str, model: str, *extra: str):

@@ -26,6 +26,7 @@ from scene import gaussian_model
 from training import guards
 from training.trainer import Trainer
 from utils.errors import DeviceError
+from utils.general_utils import tree_tensors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -149,17 +150,7 @@ def test_a_checkpoint_is_device_free_and_restores_onto_another_device(tiny_scene
         trainer.train_step(iteration)
     path = trainer.save_checkpoint(3)
     state = torch.load(path, weights_only=True)
-
-    def devices(obj):
-        if isinstance(obj, torch.Tensor):
-            yield obj.device.type
-        elif isinstance(obj, dict):
-            for value in obj.values():
-                yield from devices(value)
-        elif isinstance(obj, (list, tuple)):
-            for value in obj:
-                yield from devices(value)
-    assert set(devices(state)) == {"cpu"}
+    assert {tensor.device.type for tensor in tree_tensors(state)} == {"cpu"}
 
     shape_only(monkeypatch)
     meta_args = parse_training_args(["-s", tiny_scene, "-m", str(tmp_path / "cpu"), "--iterations", "5",

@@ -55,12 +55,19 @@ def test_old_classifier_with_new_ply_is_refused_naming_the_file(trained, tmp_pat
     assert "does not match" in line
 
 
-def test_ply_rewritten_after_saving_is_refused(trained, tmp_path):
+def copy_with_pruned_gaussians(trained, tmp_path, pruned: int):
+    """A copy of the trained model, its iteration-30 folder and that iteration's Gaussians
+    loaded with the first `pruned` of them removed (not saved)."""
     model = copy_model(trained, tmp_path)
     folder = point_cloud_dir(str(model), 30)
     gaussians = GaussianModel(3, 16)
     gaussians.load_ply(os.path.join(folder, "point_cloud.ply"))
-    gaussians.prune_points(torch.arange(gaussians.num_points) < 7)
+    gaussians.prune_points(torch.arange(gaussians.num_points) < pruned)
+    return model, folder, gaussians
+
+
+def test_ply_rewritten_after_saving_is_refused(trained, tmp_path):
+    model, folder, gaussians = copy_with_pruned_gaussians(trained, tmp_path, 7)
     gaussians.save_ply(os.path.join(folder, "point_cloud.ply"))
     assert search_for_max_iteration(str(model / "point_cloud")) == 20   # sizes differ: skipped
     with pytest.raises(DataError, match="point_cloud.ply: does not match"):
@@ -112,11 +119,7 @@ def test_interrupted_save_leaves_no_iteration_folder(trained, tmp_path):
 
 
 def test_resaving_an_iteration_replaces_it_whole(trained, tmp_path):
-    model = copy_model(trained, tmp_path)
-    folder = point_cloud_dir(str(model), 30)
-    gaussians = GaussianModel(3, 16)
-    gaussians.load_ply(os.path.join(folder, "point_cloud.ply"))
-    gaussians.prune_points(torch.arange(gaussians.num_points) < 10)
+    model, folder, gaussians = copy_with_pruned_gaussians(trained, tmp_path, 10)
     write_iteration_folder(str(model), 30, gaussians.num_points, {
         "point_cloud.ply": gaussians.save_ply,
         "classifier.pth": lambda path: shutil.copyfile(os.path.join(folder, "classifier.pth"), path)})

@@ -58,6 +58,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def tree_tensors(obj):
+    """Every tensor inside `obj` (dicts, lists, tuples), depth first."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            yield from tree_tensors(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            yield from tree_tensors(value)
+
+
 def tree_to(obj, device: torch.device | str):
     """`obj` with every tensor inside (dicts, lists, tuples) moved to `device`; copies on a
     device change, so a checkpoint never shares memory with live training state."""
