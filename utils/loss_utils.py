@@ -13,13 +13,22 @@ def l1_loss(network_output: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 
 @lru_cache(maxsize=8)
-def _gaussian_window(window_size: int, channels: int, sigma: float = 1.5) -> torch.Tensor:
-    """Separable Gaussian window as a (C, 1, w, w) depthwise conv kernel."""
+def _gaussian_taps(window_size: int, sigma: float = 1.5) -> torch.Tensor:
+    """(window_size,) normalised 1D Gaussian: the 3DGS SSIM window is its outer product."""
     coords = torch.arange(window_size, dtype=torch.float64) - window_size // 2
     g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
-    g = g / g.sum()
-    window_2d = (g[:, None] @ g[None, :]).float()
-    return window_2d.expand(channels, 1, window_size, window_size).contiguous()
+    return (g / g.sum()).float()
+
+
+def _gaussian_blur(images: torch.Tensor, window_size: int) -> torch.Tensor:
+    """Each channel of (B, C, H, W) convolved with the (w, w) Gaussian window, zero padded: as
+    one depthwise conv with the 2D window, but separably (2w instead of w^2 taps a pixel)."""
+    channels, pad = images.shape[1], window_size // 2
+    taps = _gaussian_taps(window_size).to(images.device, images.dtype)
+    vertical = taps.view(1, 1, window_size, 1).expand(channels, 1, window_size, 1)
+    horizontal = taps.view(1, 1, 1, window_size).expand(channels, 1, 1, window_size)
+    images = F.conv2d(images, vertical, padding=(pad, 0), groups=channels)
+    return F.conv2d(images, horizontal, padding=(0, pad), groups=channels)
 
 
 def ssim(img1: torch.Tensor, img2: torch.Tensor, window_size: int = 11) -> torch.Tensor:
@@ -27,14 +36,12 @@ def ssim(img1: torch.Tensor, img2: torch.Tensor, window_size: int = 11) -> torch
     if img1.dim() == 3:
         img1, img2 = img1[None], img2[None]
     channels = img1.shape[1]
-    window = _gaussian_window(window_size, channels).to(img1.device, img1.dtype)
-    pad = window_size // 2
-    mu1 = F.conv2d(img1, window, padding=pad, groups=channels)
-    mu2 = F.conv2d(img2, window, padding=pad, groups=channels)
+    # The five local means in one blur: x, y, x^2, y^2, xy stacked along the channels.
+    moments = _gaussian_blur(torch.cat([img1, img2, img1 * img1, img2 * img2, img1 * img2], dim=1),
+                             window_size)
+    mu1, mu2, mean11, mean22, mean12 = moments.split(channels, dim=1)
     mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-    sigma1_sq = F.conv2d(img1 * img1, window, padding=pad, groups=channels) - mu1_sq
-    sigma2_sq = F.conv2d(img2 * img2, window, padding=pad, groups=channels) - mu2_sq
-    sigma12 = F.conv2d(img1 * img2, window, padding=pad, groups=channels) - mu1_mu2
+    sigma1_sq, sigma2_sq, sigma12 = mean11 - mu1_sq, mean22 - mu2_sq, mean12 - mu1_mu2
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     ssim_map = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / (
         (mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2))
