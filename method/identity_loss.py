@@ -3,7 +3,7 @@ target Gaussians should classify like their neighbours. Neighbours are the globa
 LA-KNN's (`method/laknn.py`) when the accumulated position gradients are given."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -29,14 +29,16 @@ def sample_targets(num_points: int, max_points: int, sample_size: int, generator
     return pool.to(device), targets.to(device)
 
 
-def identity_3d_loss(xyz: torch.Tensor, probs: torch.Tensor, k: int, max_points: int,
-                     sample_size: int, generator: torch.Generator,
+def identity_3d_loss(xyz: torch.Tensor, class_probabilities: Callable[[torch.Tensor], torch.Tensor], k: int,
+                     max_points: int, sample_size: int, generator: torch.Generator,
                      position_grads: torch.Tensor | None = None,
                      num_candidates: int = 16, ranking: str = "distance") -> Identity3DLoss:
     """KL between sampled targets' class probabilities and their neighbours'.
 
-    xyz: (N, 3) positions; probs: (N, C) class probabilities; position_grads: (N, 3)
-    accumulated dL/dx for LA-KNN, or None for global KNN; ranking: LA-KNN's candidate order.
+    xyz: (N, 3) positions; class_probabilities: Gaussian indices (U,) -> their class
+    probabilities (U, C), asked only for the targets and their neighbours (a few thousand
+    rows, not all N); position_grads: (N, 3) accumulated dL/dx for LA-KNN, or None for global
+    KNN; ranking: LA-KNN's candidate order.
     """
     pool, targets = sample_targets(xyz.shape[0], max_points, sample_size, generator, xyz.device)
     pool_xyz = xyz[pool].detach()
@@ -46,6 +48,11 @@ def identity_3d_loss(xyz: torch.Tensor, probs: torch.Tensor, k: int, max_points:
     else:
         selection = local_adaptive_knn(pool_xyz, position_grads[pool], targets, k, num_candidates,
                                        ranking)
-    loss = neighbour_kl_loss(probs[pool], targets, selection.rows)
+    # Rows 0..M-1 the targets, then their neighbours row by row (repeats are fine: no unique(),
+    # whose data-dependent size the shape-only meta device cannot run).
+    probs = class_probabilities(pool[torch.cat([targets, selection.rows.reshape(-1)])])
+    num_targets = targets.shape[0]
+    positions = torch.arange(probs.shape[0], device=probs.device)
+    loss = neighbour_kl_loss(probs, positions[:num_targets], positions[num_targets:].view_as(selection.rows))
     # A tensor, not a float: reading it would wait for the device every step; the trainer logs it now and then.
     return Identity3DLoss(loss, selection.fallback.float().mean())

@@ -59,8 +59,9 @@ class GradiSegStrategy:
             return None
         opt, method = self.opt, self.method
         laknn = self.schedule.laknn(iteration)
+        encodings = model.get_objects
         return identity_3d_loss(
-            model.get_xyz, classifier.gaussian_probabilities(model.get_objects), opt.reg3d_k,
+            model.get_xyz, lambda rows: classifier.gaussian_probabilities(encodings[rows]), opt.reg3d_k,
             opt.reg3d_max_points, opt.reg3d_sample_size, generator,
             position_grads=self.statistics.position_gradients() if laknn else None,
             num_candidates=method.laknn_candidates, ranking=method.laknn_ranking)

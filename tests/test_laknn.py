@@ -4,6 +4,7 @@ import torch
 
 from method.identity_loss import identity_3d_loss
 from method.laknn import global_knn, local_adaptive_knn
+from utils.loss_utils import neighbour_kl_loss
 
 
 def two_sided_points():
@@ -71,10 +72,10 @@ def test_laknn_loss_ignores_the_other_side():
         if torch.randperm(points.shape[0], generator=generator)[0] == 0:
             break
     generator.manual_seed(seed)
-    laknn = identity_3d_loss(points, probs, 5, 10_000, 1, generator, position_grads=grads,
+    laknn = identity_3d_loss(points, probs.__getitem__, 5, 10_000, 1, generator, position_grads=grads,
                              num_candidates=10)
     generator.manual_seed(seed)
-    knn = identity_3d_loss(points, probs, 5, 10_000, 1, generator)
+    knn = identity_3d_loss(points, probs.__getitem__, 5, 10_000, 1, generator)
     assert laknn.loss.item() == 0.0 and laknn.fallback_fraction == 0.0
     assert knn.loss.item() > 0.05 and knn.fallback_fraction == 1.0
 
@@ -95,3 +96,34 @@ def test_ranking_by_distance_keeps_the_nearest_ahead_and_projection_the_flattest
     assert by_projection.rows[0].tolist() == [2, 1]
     with pytest.raises(ValueError, match="ranking"):
         local_adaptive_knn(points, grads, target, k=2, rank_by="nearest")
+
+
+@pytest.mark.parametrize("laknn", [False, True])
+def test_3d_loss_on_the_rows_it_needs_equals_gaussian_groupings_full_form(laknn):
+    """Class probabilities are computed for the targets and their neighbours only; loss and
+    gradient equal GG's form, which classifies every Gaussian and gathers from the pool."""
+    generator = torch.Generator().manual_seed(3)
+    points = torch.rand(3000, 3, generator=generator)
+    grads = torch.randn(3000, 3, generator=generator) if laknn else None
+    logits = torch.randn(3000, 6, generator=generator, requires_grad=True)
+    asked = []
+
+    def class_probabilities(rows):
+        asked.append(rows.numel())
+        return torch.softmax(logits[rows], dim=1)
+
+    loss = identity_3d_loss(points, class_probabilities, 5, 2000, 100, torch.Generator().manual_seed(0),
+                            position_grads=grads).loss
+    (grad_subset,) = torch.autograd.grad(loss, logits)
+
+    pool_generator = torch.Generator().manual_seed(0)   # the same draws as sample_targets
+    pool = torch.randperm(3000, generator=pool_generator)[:2000]
+    targets = torch.randperm(2000, generator=pool_generator)[:100]
+    selection = (local_adaptive_knn(points[pool], grads[pool], targets, 5) if laknn
+                 else global_knn(points[pool], targets, 5))
+    full = neighbour_kl_loss(torch.softmax(logits, dim=1)[pool], targets, selection.rows)
+    (grad_full,) = torch.autograd.grad(full, logits)
+    assert asked[0] == 100 * 6   # targets and their 5 neighbours, not the pool of 2000
+    assert abs(loss.item() - full.item()) < 1e-7 * max(1.0, abs(full.item()))
+    assert torch.allclose(grad_subset, grad_full, atol=1e-9, rtol=1e-5)
+    assert grad_full.abs().sum() > 0
