@@ -1,5 +1,5 @@
 // CPU forward blend: tiles in parallel; within a tile, Gaussians front to back, each one
-// evaluated over the rows and 8-pixel chunks of its alpha box only, with the per-pixel
+// evaluated over the rows and kLanes-pixel chunks of its alpha box only, with the per-pixel
 // state (T, liveness, last contributor) and the channel sums in tile-local arrays so that
 // the loops over pixels vectorise.
 #include <omp.h>
@@ -15,18 +15,18 @@ namespace {
 
 struct ForwardScratch {
   explicit ForwardScratch(int channels) : sums(channels * kTilePixels) {}
-  alignas(32) float T[kTilePixels];        // transmittance
-  alignas(32) int32_t live[kTilePixels];   // 1 until the pixel ends (or outside the image: 0)
-  alignas(32) int32_t last[kTilePixels];   // 1 + list position of the last blended Gaussian
+  alignas(kVectorBytes) float T[kTilePixels];        // transmittance
+  alignas(kVectorBytes) int32_t live[kTilePixels];   // 1 until the pixel ends (or outside the image: 0)
+  alignas(kVectorBytes) int32_t last[kTilePixels];   // 1 + list position of the last blended Gaussian
   AlignedFloats sums;                      // (C, 256) sum_i w_i f_i
 };
 
-// Blends the Gaussians of one 8-pixel chunk; returns how many of its pixels ended.
+// Blends the Gaussians of one chunk; returns how many of its pixels ended.
 // w receives each pixel's weight alpha T (0 where not blended), any_blended whether any is.
 inline int blend_chunk(float mx, float my_minus_y, float x0, Sym2 conic, float opacity, int32_t order,
                        float* T, int32_t* live, int32_t* last, float* w, bool& any_blended) {
   int ended = 0, blended = 0;
-#pragma omp simd reduction(+ : ended, blended) aligned(T, live, last, w : 32)
+#pragma omp simd reduction(+ : ended, blended) aligned(T, live, last, w : kVectorBytes)
   for (int l = 0; l < kLanes; ++l) {
     const float dx = mx - (x0 + l);
     const float power = splat_power(conic, dx, my_minus_y);
@@ -79,7 +79,7 @@ void render_tile(const CameraParams& cam, Ch ch, const ProjectedGaussians& proj,
     for_each_chunk(tile, proj, g, [&](int row, int chunk) {
       const int c = row * kChunksPerRow + chunk, p0 = c * kLanes;
       if (live_in_chunk[c] == 0) return;
-      alignas(32) float w[kLanes];
+      alignas(kVectorBytes) float w[kLanes];
       bool any_blended;
       const int ended = blend_chunk(mx, my - static_cast<float>(tile.y0 + row),
                                     static_cast<float>(tile.x0 + chunk * kLanes), conic, co[3], j - begin + 1,
@@ -90,7 +90,7 @@ void render_tile(const CameraParams& cam, Ch ch, const ProjectedGaussians& proj,
       for (int k = 0; k < C; ++k) {
         float* sum = &s.sums[static_cast<size_t>(k) * kTilePixels + p0];
         const float fk = f[k];
-#pragma omp simd aligned(sum, w : 32)
+#pragma omp simd aligned(sum, w : kVectorBytes)
         for (int l = 0; l < kLanes; ++l) sum[l] = fmaf(fk, w[l], sum[l]);
       }
     });

@@ -67,25 +67,51 @@ GS_HD AlphaFootprint alpha_footprint(Vec2 centre, Sym2 conic, float opacity, int
           static_cast<float>(reach)};
 }
 
+// A footprint prepared for its rows: what footprint_row needs, so that a row costs one float
+// square root. The row of pixel y is a dx^2 + 2 b dx dy + c dy^2 <= reach with dy = cy - y,
+// dx = cx - x: |x - (cx + b / a dy)| <= sqrt(a reach - det dy^2) / a, det = a c - b^2.
+struct FootprintRows {
+  float centre_x, centre_y;
+  float slope;      // b / a
+  float a_reach;    // a reach
+  float det;        // a c - b^2
+  float inv_a;      // 1 / a
+  bool bounded;     // false: every row is the box's columns (reach < 0)
+};
+
+GS_HD FootprintRows footprint_rows(Vec2 centre, Sym2 conic, float reach) {
+  if (reach < 0.f) return {centre.x, centre.y, 0.f, 0.f, 0.f, 0.f, false};
+  // In double, then rounded: det cancels for elongated footprints (condition up to the
+  // 25000 alpha_footprint accepts).
+  const double a = conic.xx, b = conic.xy, c = conic.yy;
+  return {centre.x, centre.y, static_cast<float>(b / a), static_cast<float>(a * reach),
+          static_cast<float>(a * c - b * b), static_cast<float>(1.0 / a), true};
+}
+
+// Beyond this many pixels from 0, a row's float span may be off by a pixel: the box's columns
+// are taken instead (only needle-like footprints far wider than any image get there).
+constexpr float kMaxRowSpan = 65536.f;
+
 // Inclusive columns [x0, x1] of pixel row y inside the footprint (x0 > x1: none), with a
-// pixel of margin on each side; the box's columns when the footprint has no bound.
-GS_HD void footprint_row(Vec2 centre, Sym2 conic, float reach, const PixelBox& box, int y, int& x0, int& x1) {
+// pixel of margin on each side; the box's columns when the footprint has no bound. In float:
+// the rounding of a_reach - det dy^2 is below 2^-22 a reach, and alpha_footprint's reach
+// exceeds the 1/255 contour by at least 1e-3, so the span stays conservative.
+GS_HD void footprint_row(const FootprintRows& f, const PixelBox& box, int y, int& x0, int& x1) {
   x0 = box.x0;
   x1 = box.x1;
-  if (reach < 0.f) return;
-  const double a = conic.xx, b = conic.xy, c = conic.yy;
-  const double dy = static_cast<double>(centre.y) - y;
-  // a dx^2 + 2 b dx dy + c dy^2 <= reach, dx = centre.x - x.
-  const double disc = a * reach - (a * c - b * b) * dy * dy;
-  if (disc < 0.0) {
+  if (!f.bounded) return;
+  const float dy = f.centre_y - static_cast<float>(y);
+  const float disc = f.a_reach - f.det * dy * dy;
+  if (disc < 0.f) {
     x0 = 1;
     x1 = 0;
     return;
   }
-  const double mid = centre.x + b * dy / a, half = sqrt(disc) / a;
-  // Clamped before converting, so no value can overflow an int.
-  x0 = max_i(x0, static_cast<int>(min_d(box.x1 + 1.0, max_d(-2.0, floor(mid - half) - 1.0))));
-  x1 = min_i(x1, static_cast<int>(min_d(box.x1 + 1.0, max_d(-2.0, ceil(mid + half) + 1.0))));
+  const float mid = f.centre_x + f.slope * dy, half = sqrtf(disc) * f.inv_a;
+  if (!(fabsf(mid) + half < kMaxRowSpan)) return;
+  // |mid| + half < 65536: the int conversions cannot overflow.
+  x0 = max_i(x0, static_cast<int>(floorf(mid - half)) - 1);
+  x1 = min_i(x1, static_cast<int>(ceilf(mid + half)) + 1);
 }
 
 // The tiles of `rect` that overlap `box`: a Gaussian's tile list without the tiles where it
