@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from utils.general_utils import build_scaling_rotation, get_expon_lr_func, inverse_sigmoid, strip_symmetric
+from utils.general_utils import build_scaling_rotation, get_expon_lr_func, inverse_sigmoid, make_adam, strip_symmetric
 from utils.graphics_utils import BasicPointCloud
 from utils.knn import mean_sq_dist_to_3nn
 from utils.ply_io import GaussianPlyArrays, read_gaussian_ply, write_gaussian_ply
@@ -144,7 +144,7 @@ class GaussianModel:
         lrs = self.group_learning_rates(training_args)
         groups = [{"params": [param], "lr": lrs[name], "name": name}
                   for name, param in self.parameters_by_group().items()]
-        self.optimizer = torch.optim.Adam(groups, lr=0.0, eps=1e-15)
+        self.optimizer = make_adam(groups, self.device, lr=0.0, eps=1e-15)
         self.xyz_scheduler = get_expon_lr_func(
             lr_init=training_args.position_lr_init * self.spatial_lr_scale,
             lr_final=training_args.position_lr_final * self.spatial_lr_scale,

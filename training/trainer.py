@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from torch.profiler import record_function
 from tqdm import tqdm
 
 from arguments import GradiSegParams, ModelParams, OptimizationParams, PipelineParams, RunParams, extract
@@ -32,7 +33,7 @@ from training.output_folder import trim_metrics_after
 from training.run_logger import RunLogger
 from training.view_sampler import ViewSampler
 from utils.atomic_io import torch_load_checked
-from utils.general_utils import seed_everything, tree_to
+from utils.general_utils import make_adam, seed_everything, tree_to
 from utils.loss_utils import identity_ce_loss, photometric_loss, psnr
 from utils.visualization import colorize_ids, side_by_side, to_uint8_rgb
 
@@ -72,13 +73,16 @@ class Trainer:
         # Same seed, same result across processes: the 3D loss's indexed gathers otherwise
         # accumulate their gradients in a thread-dependent order.
         torch.use_deterministic_algorithms(True, warn_only=True)
+        # ... but not its NaN-filling of every torch.empty (a debugging aid): 3 ms an iteration
+        # at 43k Gaussians, and nothing here reads memory it did not write.
+        torch.utils.deterministic.fill_uninitialized_memory = False
         self.device = resolve_device(pipe.device)
         self.gaussians = GaussianModel(dataset.sh_degree, dataset.num_objects, self.device)
         self.scene = Scene(dataset, self.gaussians)
         self.gaussians.training_setup(opt)
         self.strategy.initialize(self.gaussians)
         self.classifier = IdentityClassifier(dataset.num_objects, dataset.num_classes).to(self.device)
-        self.cls_optimizer = torch.optim.Adam(self.classifier.parameters(), lr=opt.classifier_lr)
+        self.cls_optimizer = make_adam(self.classifier.parameters(), self.device, lr=opt.classifier_lr)
         self.view_sampler = ViewSampler(len(self.scene.getTrainCameras()), run.seed)
         self.identity_generator = torch.Generator().manual_seed(run.seed)
         bg = [1.0, 1.0, 1.0] if dataset.white_background else [0.0, 0.0, 0.0]
@@ -103,7 +107,8 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- one step
     def train_step(self, iteration: int) -> StepResult:
-        """One iteration: losses, backward, the strategy's post-backward step, optimiser steps."""
+        """One iteration: losses, backward, the strategy's post-backward step, optimiser steps.
+        Each part is a torch.profiler range (train/...), which scripts/bench_training.py reads."""
         gaussians = self.gaussians
         losses = self.compute_losses(iteration)
         if not torch.isfinite(losses.total):
@@ -113,17 +118,22 @@ class Trainer:
                 f"{losses.identity_3d.item():.4g}); stopped without saving. Last good checkpoint: "
                 f"{self.last_checkpoint or 'none written in this run'}. Lower the learning "
                 f"rates or check the input data.")
-        with torch.autograd.set_detect_anomaly(self.run_params.detect_anomaly):
+        with record_function("train/backward"), torch.autograd.set_detect_anomaly(self.run_params.detect_anomaly):
             losses.total.backward()
-        self.guard.check_gradients(model_parameters(gaussians, self.classifier), iteration,
-                                   self.last_checkpoint)
+        with record_function("train/guards"):
+            self.guard.check_gradients(model_parameters(gaussians, self.classifier), iteration,
+                                       self.last_checkpoint)
 
         with torch.no_grad():
-            for event in self.strategy.step_post_backward(iteration, gaussians, self.classifier, losses.render,
-                                                          self.scene.cameras_extent):
+            with record_function("train/strategy"):
+                events = self.strategy.step_post_backward(iteration, gaussians, self.classifier, losses.render,
+                                                          self.scene.cameras_extent)
+            for event in events:
                 self.logger.event(event.name, iteration, **event.fields)
-            self.optimizer_steps()
-            self.check_state(iteration, full=iteration % FULL_CHECK_INTERVAL == 0)
+            with record_function("train/optimizer"):
+                self.optimizer_steps()
+            with record_function("train/guards"):
+                self.check_state(iteration, full=iteration % FULL_CHECK_INTERVAL == 0)
             image_psnr = psnr(losses.render["render"], losses.gt_image).item()
         return StepResult(losses.total.item(), losses.photometric.item(), losses.identity_2d.item(),
                           losses.identity_3d.item(), image_psnr)
@@ -139,18 +149,22 @@ class Trainer:
         camera = self.scene.getTrainCameras()[self.view_sampler.next()]
         if iteration == self.run_params.debug_from:
             self.pipe.debug = True
-        out = render(camera, gaussians, self.pipe, self.background)
+        with record_function("train/render"):
+            out = render(camera, gaussians, self.pipe, self.background)
         gt_image = camera.original_image.to(self.device, non_blocking=True)
-        loss_rgb = photometric_loss(out["render"], gt_image, opt.lambda_dssim)
+        with record_function("train/loss_photometric"):
+            loss_rgb = photometric_loss(out["render"], gt_image, opt.lambda_dssim)
 
         loss_2d = torch.zeros((), device=self.device)
         if camera.objects is not None:
-            logits = self.classifier(out["render_object"])
-            loss_2d = identity_ce_loss(logits, camera.objects.to(self.device, non_blocking=True))
+            with record_function("train/loss_identity_2d"):
+                logits = self.classifier(out["render_object"])
+                loss_2d = identity_ce_loss(logits, camera.objects.to(self.device, non_blocking=True))
 
         loss_3d = torch.zeros((), device=self.device)
-        result_3d = self.strategy.identity_loss_3d(iteration, gaussians, self.classifier,
-                                                   self.identity_generator)
+        with record_function("train/loss_identity_3d"):
+            result_3d = self.strategy.identity_loss_3d(iteration, gaussians, self.classifier,
+                                                       self.identity_generator)
         if result_3d is not None:
             loss_3d = opt.reg3d_lambda_val * result_3d.loss
             if self.strategy.schedule.laknn(iteration) and iteration % 100 == 0:

@@ -80,3 +80,13 @@ def tree_to(obj, device: torch.device | str):
     if isinstance(obj, (list, tuple)):
         return type(obj)(tree_to(value, device) for value in obj)
     return obj
+
+
+# Devices with torch's fused Adam kernel (one pass over each parameter instead of a dozen
+# elementwise ops); elsewhere (the shape-only 'meta' device of the tests) the default one.
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
+def make_adam(params, device: torch.device, **options) -> torch.optim.Adam:
+    """torch.optim.Adam over params (tensors or groups) on `device`, fused where it can be."""
+    return torch.optim.Adam(params, fused=device.type in FUSED_ADAM_DEVICES, **options)

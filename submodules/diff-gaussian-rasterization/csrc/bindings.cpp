@@ -6,6 +6,7 @@
 // ATen and torch's pybind11 casters only: much quicker to compile than torch/extension.h.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/utils/pybind.h>
 
 #include <optional>
@@ -129,7 +130,8 @@ gs::TileBins bins_view(const std::vector<Tensor>& s) {
 #endif
 
 // Runs the phases on the inputs' device: the CUDA kernels for CUDA tensors (or, emulated, for
-// CPU tensors), the C++/OpenMP path otherwise.
+// CPU tensors), the C++/OpenMP path otherwise. Each phase is a torch.profiler range
+// (rasterizer/...), free when no profiler runs.
 class Device {
  public:
   explicit Device(const Tensor& like) : cuda_(like.is_cuda()), threads_(at::get_num_threads()), scratch_(like.device()) {
@@ -146,6 +148,7 @@ class Device {
   bool is_cuda() const { return cuda_; }
 
   int64_t preprocess(const gs::CameraParams& cam, const gs::GaussianParams& in, const gs::ProjectedGaussians& p) {
+    RECORD_FUNCTION("rasterizer/preprocess", std::vector<c10::IValue>());
 #ifdef GS_HAS_CUDA_KERNELS
     if (cuda_) return gs::cuda::preprocess(cam, in, p, scratch_.allocator());
 #endif
@@ -153,6 +156,7 @@ class Device {
   }
   void bin(const gs::CameraParams& cam, int count, int channels, const gs::ProjectedGaussians& p,
            const gs::TileBins& bins) {
+    RECORD_FUNCTION("rasterizer/bin", std::vector<c10::IValue>());
 #ifdef GS_HAS_CUDA_KERNELS
     if (cuda_) return gs::cuda::bin(cam, count, channels, p, bins, scratch_.allocator());
 #endif
@@ -160,6 +164,7 @@ class Device {
   }
   void render(const gs::CameraParams& cam, int num_objects, const gs::ProjectedGaussians& p,
               const gs::TileBins& bins, const float* bg, const gs::ImageBuffers& image) {
+    RECORD_FUNCTION("rasterizer/blend", std::vector<c10::IValue>());
 #ifdef GS_HAS_CUDA_KERNELS
     if (cuda_) return gs::cuda::render(cam, num_objects, p, bins, bg, image);
 #endif
@@ -168,6 +173,7 @@ class Device {
   void backward(const gs::CameraParams& cam, const gs::GaussianParams& in, const gs::ProjectedGaussians& p,
                 const gs::TileBins& bins, const float* bg, const gs::ImageBuffers& image,
                 const gs::ImageGradients& grad, const gs::GaussianGradients& out) {
+    RECORD_FUNCTION("rasterizer/backward", std::vector<c10::IValue>());
 #ifdef GS_HAS_CUDA_KERNELS
     if (cuda_) return gs::cuda::backward(cam, in, p, bins, bg, image, grad, out, scratch_.allocator());
 #endif
