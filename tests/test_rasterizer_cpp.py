@@ -10,6 +10,7 @@ Tolerances (float32 C++ against the reference):
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -306,14 +307,55 @@ def test_one_and_two_threads_give_identical_results():
     try:
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            out, leaves, means2D = render(cpp, settings, inputs)
-            weighted_loss(out).backward()
-            results.append([getattr(out, f) for f in (*OUTPUTS, "radii")]
-                           + [leaf.grad for leaf in leaves.values()] + [means2D.grad])
+            results.append(_render_and_grads(settings, inputs))
     finally:
         torch.set_num_threads(previous)
     for a, b in zip(*results):
         assert torch.equal(a, b)
+
+
+def _render_and_grads(settings, inputs) -> list[torch.Tensor]:
+    out, leaves, means2D = render(cpp, settings, inputs)
+    weighted_loss(out).backward()
+    return [getattr(out, f) for f in (*OUTPUTS, "radii")] + [leaf.grad for leaf in leaves.values()] + [means2D.grad]
+
+
+def test_cpu_scratch_is_kept_between_calls_and_reused():
+    """The CPU scratch (the backward's per-pair records, the binning's sort buffers) comes from a
+    workspace the process keeps (csrc/workspace.h): the same calls again allocate nothing new,
+    and the results are the same as the first time."""
+    settings = make_settings(96, 80)
+    inputs = make_gaussians(3000, seed=13, spread=2.0, scale=(0.02, 0.15))
+    first = _render_and_grads(settings, inputs)
+    held = dgr._C.cpu_workspace_bytes()
+    pairs = 3000   # at least one (tile, Gaussian) pair a Gaussian: the records alone are larger
+    assert held >= pairs * 4 * (16 + 4)
+    for _ in range(3):
+        again = _render_and_grads(settings, inputs)
+        assert dgr._C.cpu_workspace_bytes() == held
+    for a, b in zip(first, again):
+        assert torch.equal(a, b)
+
+
+def test_concurrent_calls_take_separate_workspaces():
+    """A viewer thread rendering beside training: calls from two threads at once give what
+    they give one after the other."""
+    settings = make_settings(96, 80)
+    scenes = [make_gaussians(2000, seed=seed, spread=2.0) for seed in (21, 22)]
+    expected = [_render_and_grads(settings, scene) for scene in scenes]
+    results: dict[int, list] = {}
+
+    def work(i: int) -> None:
+        results[i] = [_render_and_grads(settings, scenes[i]) for _ in range(5)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i in range(2):
+        for run in results[i]:
+            for a, b in zip(run, expected[i]):
+                assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("change,message", [

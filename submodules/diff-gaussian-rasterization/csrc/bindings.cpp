@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "rasterizer.h"
+#include "workspace.h"
 
 namespace {
 
@@ -94,17 +95,32 @@ Inputs make_inputs(const Tensor& bg, const Tensor& means3D, const OptTensor& col
   return in;
 }
 
-// Scratch memory as byte tensors on `device`, kept alive by the allocator object.
-struct TensorScratch {
-  explicit TensorScratch(at::Device device) : device(device) {}
+// The process's CPU workspaces (workspace.h): CPU scratch is kept between calls.
+gs::WorkspacePool& cpu_workspaces() {
+  static gs::WorkspacePool pool;
+  return pool;
+}
+
+// Scratch memory of one call on `device`: from a kept CPU workspace for CPU tensors (the
+// C++ path and the emulated kernels); byte tensors otherwise, which torch's CUDA caching
+// allocator already reuses between calls.
+class CallScratch {
+ public:
+  explicit CallScratch(at::Device device) : device_(device) {
+    if (device.is_cpu()) workspace_ = cpu_workspaces().take();
+  }
   gs::ScratchAllocator allocator() {
     return [this](size_t bytes) -> void* {
-      buffers.push_back(at::empty({static_cast<int64_t>(bytes)}, at::TensorOptions().dtype(at::kByte).device(device)));
-      return buffers.back().data_ptr();
+      if (workspace_) return workspace_->allocate(bytes);
+      buffers_.push_back(at::empty({static_cast<int64_t>(bytes)}, at::TensorOptions().dtype(at::kByte).device(device_)));
+      return buffers_.back().data_ptr();
     };
   }
-  at::Device device;
-  std::vector<Tensor> buffers;
+
+ private:
+  at::Device device_;
+  gs::WorkspacePool::Lease workspace_{nullptr, {nullptr}};
+  std::vector<Tensor> buffers_;
 };
 
 // The forward's saved state, in the order of rasterize_forward's result after the images.
@@ -183,7 +199,7 @@ class Device {
  private:
   bool cuda_;
   int threads_;
-  TensorScratch scratch_;
+  CallScratch scratch_;
 };
 
 }  // namespace
@@ -296,6 +312,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #endif
   m.def("rasterize_forward", &rasterize_forward, "Forward: images, radii and the state for backward");
   m.def("rasterize_backward", &rasterize_backward, "Backward: gradients of every input");
+  m.def("cpu_workspace_bytes", []() { return static_cast<int64_t>(cpu_workspaces().bytes_held()); },
+        "Bytes of CPU scratch the process keeps between calls");
   m.def("state_size", []() { return static_cast<int>(kStateCount); }, "Number of saved state tensors");
 #ifdef GS_WITH_CUDA
   m.attr("with_cuda") = true;
