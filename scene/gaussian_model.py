@@ -27,7 +27,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from utils.general_utils import build_scaling_rotation, get_expon_lr_func, inverse_sigmoid, make_adam, strip_symmetric
+from utils.general_utils import (
+    build_scaling_rotation,
+    get_expon_lr_func,
+    inverse_sigmoid,
+    make_adam,
+    strip_symmetric,
+)
 from utils.graphics_utils import BasicPointCloud
 from utils.knn import mean_sq_dist_to_3nn
 from utils.ply_io import GaussianPlyArrays, read_gaussian_ply, write_gaussian_ply
