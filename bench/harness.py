@@ -35,12 +35,12 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from bench.executors import LocalExecutor, make_executor
 from bench.synthetic.degrade import MaskDegradation
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene
 from evaluation.image_metrics import folder_psnr_ssim
@@ -329,10 +329,10 @@ Runner = Callable[[RunSpec], dict]
 
 
 def run_pending(runs: list[RunSpec], preset: Preset, runner: Runner, jobs: int = 1,
-                log: Callable[[str], None] = print) -> dict[str, list[RunSpec]]:
-    """Run every run that is not done, `jobs` at a time; write each done-marker after its runner
-    returns. A failing run is reported and gets no marker. Returns the runs by outcome:
-    `skipped`, `finished`, `failed`."""
+                log: Callable[[str], None] = print, executor=None) -> dict[str, list[RunSpec]]:
+    """Run every run that is not done, `jobs` at a time on the local pool or on `executor`
+    (`bench.executors`); write each done-marker here after its run returns. A failing run is
+    reported and gets no marker. Returns the runs by outcome: `skipped`, `finished`, `failed`."""
     outcome: dict[str, list[RunSpec]] = {"skipped": [], "finished": [], "failed": []}
     pending = []
     for run in runs:
@@ -341,22 +341,20 @@ def run_pending(runs: list[RunSpec], preset: Preset, runner: Runner, jobs: int =
             log(f"skip {run.label}: done ({os.path.join(run.run_dir, DONE_MARKER)})")
         else:
             pending.append(run)
+            log(f"queue {run.label}")
 
-    def attempt(run: RunSpec) -> None:
-        log(f"start {run.label}")
-        try:
-            summary = runner(run)
-        except (RunFailed, OSError, ValueError) as err:
+    executor = executor or LocalExecutor(jobs)
+    for run, summary, error in executor.map_unordered(runner, pending):
+        if error is not None:
+            if not isinstance(error, (RunFailed, OSError, ValueError)):
+                raise error
             outcome["failed"].append(run)
-            log(f"FAILED {run.label}: {err}")
-            return
+            log(f"FAILED {run.label}: {error}")
+            continue
         write_done(run, preset, summary)
         outcome["finished"].append(run)
         log(f"done {run.label}: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items()
                                               if isinstance(v, float)))
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(attempt, pending))
     return outcome
 
 
@@ -518,10 +516,12 @@ def write_results(runs: list[RunSpec], preset: Preset, out_dir: str, command: st
 
 
 def run_benchmark(preset: Preset, out_dir: str, jobs: int = 1, ablations: bool = False,
-                  runner: Runner | None = None, command: str = "", device: str = "auto"
+                  runner: Runner | None = None, command: str = "", device: str = "auto",
+                  executor: str = "local", ray_address: str | None = None
                   ) -> tuple[dict[str, list[RunSpec]], str]:
-    """Make the scenes, run what is not done, write the results folder. `runner` replaces
-    `execute_run` (tests). Returns the runs by outcome and the path of summary.md."""
+    """Make the scenes, run what is not done (on the local pool, or as Ray tasks with
+    `executor="ray"`, `ray_address` None for a local Ray), write the results folder. `runner`
+    replaces `execute_run` (tests). Returns the runs by outcome and the path of summary.md."""
     out_dir = os.path.abspath(out_dir)
     runs = plan_runs(preset, out_dir, ablations)
     for scene in preset.scenes:
@@ -529,5 +529,6 @@ def run_benchmark(preset: Preset, out_dir: str, jobs: int = 1, ablations: bool =
     cores = os.cpu_count() or 1
     threads = max(1, cores // jobs) if jobs > 1 else 0
     runner = runner or (lambda run: execute_run(run, preset, threads, device))
-    outcome = run_pending(runs, preset, runner, jobs)
+    outcome = run_pending(runs, preset, runner, jobs,
+                          executor=make_executor(executor, jobs, ray_address, cpus_per_run=threads or cores))
     return outcome, write_results(runs, preset, out_dir, command)

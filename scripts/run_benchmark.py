@@ -4,6 +4,8 @@
     python scripts/run_benchmark.py --preset small                 # `make bench-small`
     python scripts/run_benchmark.py --preset small --ablations     # + w/o IGD, w/o LA-KNN (Table 4)
     python scripts/run_benchmark.py --preset tiny --out /tmp/bench # 1-3 minutes: the slow test
+    python scripts/run_benchmark.py --preset small --executor ray  # runs as Ray tasks (local Ray)
+    python scripts/run_benchmark.py --preset small --executor ray --ray_address auto   # a cluster
 
 Resumable: run it again and finished runs are skipped. The logic is in bench/harness.py.
 """
@@ -16,6 +18,7 @@ import sys
 # Run as a file, the script's own folder is on sys.path, not the repository root.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.executors import EXECUTORS  # noqa: E402
 from bench.harness import load_preset, run_benchmark  # noqa: E402
 
 
@@ -30,15 +33,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs in parallel (default 1: one training already keeps two cores busy; "
                              "with N jobs each gets cores/N threads)")
     parser.add_argument("--device", default="auto", help="train.py / render.py --device (auto, cpu, cuda[:N])")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="local: a thread pool on this machine; ray: one Ray task a run (bench/executors.py)")
+    parser.add_argument("--ray_address", default=None,
+                        help="with --executor ray: the cluster (HOST:PORT or auto); default a local Ray")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if args.ray_address and args.executor != "ray":
+        parser.error("--ray_address needs --executor ray")
     try:
         preset = load_preset(args.preset)
         out = args.out or os.path.join("output", f"bench_{preset.name}")
         command = "python scripts/run_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
         outcome, summary = run_benchmark(preset, out, jobs=args.jobs, ablations=args.ablations,
-                                         command=command.strip(), device=args.device)
+                                         command=command.strip(), device=args.device,
+                                         executor=args.executor, ray_address=args.ray_address)
     except (OSError, ValueError) as err:
         print(f"run_benchmark.py: error: {err}", file=sys.stderr)
         return 1

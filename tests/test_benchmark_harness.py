@@ -198,3 +198,38 @@ def test_tiny_preset_end_to_end(tmp_path):
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("skip ") == 4 and "start " not in again.stdout
+
+
+def _ray_runner(run):
+    """Runs in a Ray worker process: leaves a file (the runs' side effects reach the shared
+    folder), fails one run."""
+    with open(os.path.join(os.path.dirname(run.run_dir), run.run_dir.replace(os.sep, "_")[-60:] + ".ran"), "w"):
+        pass
+    if run.label == "three_noisy / gradiseg":
+        raise RunFailed("train.py exited with 1")
+    return {"miou": 0.25}
+
+
+def test_ray_executor_runs_each_run_as_a_task_and_keeps_the_bookkeeping_here(tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is in requirements.txt; make setup installs it")
+    from bench.executors import RayExecutor
+    preset = load_preset("tiny")
+    runs = plan_runs(preset, str(tmp_path), ablations=False)
+    for run in runs:
+        os.makedirs(os.path.dirname(run.run_dir), exist_ok=True)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        messages = []
+        outcome = run_pending(runs, preset, _ray_runner, log=messages.append,
+                              executor=RayExecutor(cpus_per_run=1))
+        assert len(outcome["finished"]) == 3 and [r.label for r in outcome["failed"]] == ["three_noisy / gradiseg"]
+        assert any("FAILED three_noisy / gradiseg: train.py exited with 1" in m for m in messages), messages
+        assert all(is_done(run, preset) for run in outcome["finished"])
+        assert not is_done(outcome["failed"][0], preset)
+        assert len(list(tmp_path.rglob("*.ran"))) == 4
+        # Resuming: only the failed run is submitted again.
+        again = run_pending(runs, preset, lambda run: {"miou": 0.5}, log=messages.append,
+                            executor=RayExecutor(cpus_per_run=1))
+        assert len(again["skipped"]) == 3 and len(again["finished"]) == 1
+    finally:
+        RayExecutor.shutdown()
