@@ -10,6 +10,7 @@ command, run as a subprocess; tables go to OUT/results.md and OUT/results.json.
 
     python scripts/bench_prep.py --out output/bench_prep
     python scripts/bench_prep.py --out /tmp/bp --scenes a --skip_training   # association only
+    python scripts/bench_prep.py --scenes b --seeds 0,1,2     # each training with 3 seeds: mean +- 95 %
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
+import scipy.stats  # noqa: E402
 
 from bench.harness import reference_view  # noqa: E402
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene  # noqa: E402
@@ -120,19 +123,18 @@ def write_ideal_masks(capture: str, truth: str) -> None:
         write_png(os.path.join(capture, "masks_ideal", n + ".png"), mask)
 
 
-def train_and_evaluate(name: str, out: str, mask_set: str, log: str, threads: int, reuse: bool) -> dict:
+def train_and_evaluate(name: str, out: str, mask_set: str, log: str, threads: int, reuse: bool,
+                       seed: int = 0) -> dict:
     capture = os.path.join(out, name, "capture")
-    model = os.path.join(out, name, f"model_{mask_set}")
+    model = os.path.join(out, name, f"model_{mask_set}" + (f"_seed{seed}" if seed else ""))
     done = os.path.join(model, "bench_row.json")
     if reuse and os.path.isfile(done):
         with open(done) as fh:
             return json.load(fh)
     shutil.rmtree(model, ignore_errors=True)
     folder = f"masks_{mask_set}"
-    if mask_set == "ideal":
-        write_ideal_masks(capture, os.path.join(out, name, "truth"))
     seconds = run(["train.py", "-s", capture, "-m", model, "--config_file", TRAIN_CONFIG, "--eval",
-                   "--object_path", folder, "--seed", "0", "--quiet", "--threads", str(threads)], log)
+                   "--object_path", folder, "--seed", str(seed), "--quiet", "--threads", str(threads)], log)
     view = reference_view(capture)
     seconds += run(["render.py", "-m", model, "--skip_train", "--quiet", "--reference_masks",
                     os.path.join(capture, "test_mask", view), "--reference_view", view], log)
@@ -146,6 +148,15 @@ def train_and_evaluate(name: str, out: str, mask_set: str, log: str, threads: in
     return row
 
 
+def mean_and_interval(values: list) -> str:
+    """'mean' in %, with '+- half-width' of the 95 % t interval over seeds when there are several."""
+    mean = 100 * statistics.mean(values)
+    if len(values) < 2:
+        return f"{mean:.1f}"
+    half = 100 * scipy.stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+    return f"{mean:.1f} +- {half:.1f}"
+
+
 def write_tables(results: dict, path: str) -> None:
     lines = ["| scene | raw per-view ids | SfM tracks | SfM tracks + depth | objects found | masks left out "
              "| masks split between objects |", "|:--|--:|--:|--:|--:|--:|--:|"]
@@ -155,10 +166,15 @@ def write_tables(results: dict, path: str) -> None:
                      f"| {100 * a['tracks+depth']['accuracy']:.1f} | {a['tracks+depth']['objects']} "
                      f"| {a['tracks+depth']['left_out']} | {a['tracks+depth']['split']} |")
     if results.get("training"):
-        lines += ["", "| scene | masks | mIoU (%) | mBIoU (%) | train + render (s) |", "|:--|:--|--:|--:|--:|"]
+        lines += ["", "| scene | masks | seeds | mIoU (%) | mBIoU (%) | train + render (s) |",
+                  "|:--|:--|--:|--:|--:|--:|"]
+        groups: dict = {}
         for row in results["training"]:
-            lines.append(f"| {row['scene']} | {row['masks']} | {100 * row['miou']:.1f} | {100 * row['mbiou']:.1f} "
-                         f"| {row['seconds']:.0f} |")
+            groups.setdefault((row["scene"], row["masks"]), []).append(row)
+        for (scene, masks), rows in groups.items():
+            lines.append(f"| {scene} | {masks} | {len(rows)} | {mean_and_interval([r['miou'] for r in rows])} "
+                         f"| {mean_and_interval([r['mbiou'] for r in rows])} "
+                         f"| {statistics.mean(r['seconds'] for r in rows):.0f} |")
     lines += ["", "| scene | step | seconds |", "|:--|:--|--:|"]
     for scene in results["scenes"]:
         lines += [f"| {scene['scene']} | {k} | {v:.1f} |" for k, v in scene["seconds"].items()]
@@ -173,6 +189,7 @@ def main() -> int:
     parser.add_argument("--skip_training", action="store_true")
     parser.add_argument("--jobs", type=int, default=1, help="trainings run at once (one thread each when > 1)")
     parser.add_argument("--reuse", action="store_true", help="keep an already prepared capture (skip SfM to association)")
+    parser.add_argument("--seeds", default="0", help="training seeds, comma-separated: means and 95 %% intervals")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     log = os.path.join(args.out, "log.txt")
@@ -189,9 +206,12 @@ def main() -> int:
         print(json.dumps(results["scenes"][-1]["association"]), flush=True)
         if not args.skip_training:
             threads = 1 if args.jobs > 1 else 0
+            runs = [(m, int(seed)) for seed in args.seeds.split(",") for m in MASK_SETS]
+            # Once, before the trainings that read them run (in parallel with --jobs).
+            write_ideal_masks(os.path.join(args.out, name, "capture"), os.path.join(args.out, name, "truth"))
             with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-                rows = list(pool.map(lambda m: {"scene": name, "masks": m,
-                                                **train_and_evaluate(name, args.out, m, log, threads, args.reuse)}, MASK_SETS))
+                rows = list(pool.map(lambda ms: {"scene": name, "masks": ms[0], "seed": ms[1], **train_and_evaluate(
+                    name, args.out, ms[0], log, threads, args.reuse, ms[1])}, runs))
             results["training"] += rows
             print(json.dumps(rows), flush=True)
         with open(os.path.join(args.out, "results.json"), "w") as fh:
