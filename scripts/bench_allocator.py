@@ -10,7 +10,6 @@ so the machine's load hits both alike. Prints a markdown table and the median ra
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -20,33 +19,16 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-CHILD = r"""
-import json, resource, sys, time
-sys.path.insert(0, {root!r})
-from utils.memory import keep_freed_memory
-if {keep}:
-    keep_freed_memory()
-from arguments import parse_training_args
-from training.trainer import Trainer
-args = parse_training_args(["-s", {scene!r}, "-m", {model!r}, "--random_init", "--iterations", "{iters}",
-                            "--test_iterations", "--save_iterations", "--quiet", "--densify_from_iter", "100000"])
-trainer = Trainer.from_args(args)
-trainer.train_step(1)   # warm-up: first allocations, lazy initialisation
-start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
-for iteration in range(2, {iters} + 2):
-    trainer.train_step(iteration)
-after = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({{"wall": time.perf_counter() - start, "user": after.ru_utime - before.ru_utime,
-                  "sys": after.ru_stime - before.ru_stime, "minflt": after.ru_minflt - before.ru_minflt,
-                  "gaussians": trainer.gaussians.num_points}}))
-"""
+from bench_training import time_training  # noqa: E402  (scripts/, beside this file)
 
 
 def run(scene: str, keep: bool, iterations: int, workdir: str, index: int) -> dict:
-    code = CHILD.format(root=ROOT, keep=keep, scene=scene, model=os.path.join(workdir, f"m{index}"),
-                        iters=iterations)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """One fresh training process (bench_training.time_training): 1 warm-up iteration (first
+    allocations, lazy initialisation), then `iterations` timed, with or without the setting."""
+    train_args = ["-s", scene, "-m", os.path.join(workdir, f"m{index}"), "--random_init",
+                  "--iterations", str(iterations), "--test_iterations", "--save_iterations", "--quiet",
+                  "--densify_from_iter", "100000"]
+    return time_training(ROOT, None, train_args, warmup=1, iterations=iterations, keep_freed_memory=keep)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,15 +62,16 @@ CASES = {case.name: case for case in (
 CHILD = r"""
 import json, os, resource, sys, time
 sys.path.insert(0, os.getcwd())
-try:
-    from utils.memory import keep_freed_memory
-    keep_freed_memory()   # as train.py does
-except ImportError:
-    pass
+spec = json.loads(sys.argv[1])
+if spec["keep_freed_memory"]:
+    try:
+        from utils.memory import keep_freed_memory
+        keep_freed_memory()   # as train.py does
+    except ImportError:
+        pass
 import torch
 from arguments import parse_training_args
 from training.trainer import Trainer
-spec = json.loads(sys.argv[1])
 trainer = Trainer.from_args(parse_training_args(spec["args"]))
 iteration = 0
 for _ in range(spec["warmup"]):
@@ -156,19 +157,29 @@ def make_scene(case: Case, workdir: str) -> str:
     return scene
 
 
+def time_training(tree: str, site: str | None, train_args: list[str], warmup: int, iterations: int,
+                  profile_iterations: int = 0, keep_freed_memory: bool = True) -> dict:
+    """One fresh process of `tree` (its extensions from `site`, or this environment's) training
+    with `train_args`: `warmup` iterations, then `iterations` timed (wall, user, sys, minor faults,
+    peak RSS, training PSNR), then `profile_iterations` under torch.profiler. `keep_freed_memory`:
+    the allocator setting the entry points apply (utils.memory), where the tree has it."""
+    spec = {"args": train_args, "warmup": warmup, "iterations": iterations,
+            "profile_iterations": profile_iterations, "keep_freed_memory": keep_freed_memory}
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (site, tree) if p))
+    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], cwd=tree, env=env,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{os.path.basename(sys.argv[0])}: error: a training run in {tree} failed:\n"
+                         f"{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def run_once(tree: str, site: str | None, case: Case, scene: str, model: str, args: argparse.Namespace,
              profile_iterations: int) -> dict:
     train_args = ["-s", scene, "-m", model, "--config_file", os.path.join(tree, "config", "gradiseg", "demo.json"),
                   "--iterations", "100000", "--test_iterations", "--save_iterations", "--quiet", "--overwrite",
                   "--seed", "0", *case.train_args]
-    spec = {"args": train_args, "warmup": args.warmup, "iterations": args.iterations,
-            "profile_iterations": profile_iterations}
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (site, tree) if p))
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], cwd=tree, env=env,
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"bench_training.py: error: the {case.name} run in {tree} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return time_training(tree, site, train_args, args.warmup, args.iterations, profile_iterations)
 
 
 def breakdown_ms(profile: dict) -> list[float]:
