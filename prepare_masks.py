@@ -5,8 +5,9 @@
     python prepare_masks.py -s data/mytable --sam sam.json --depth_model output/mytable_rgb
 
 Reads the converted scene (`images/`, `sparse/0/`), groups the 2D masks into objects by the 3D
-points they contain (SfM tracks, plus depth rendered from `--depth_model` when given), and
-writes `SCENE/object_mask/<image>.png` (ids < --num_classes, 0 background) and
+points they contain (SfM tracks, plus depth rendered from `--depth_model` when given), fills
+the pixels the segmenter missed with the ids the other views see there (with `--depth_model`;
+`--no_completion` turns it off), and writes `SCENE/object_mask/<image>.png` (ids < --num_classes, 0 background) and
 `SCENE/object_mask/association.json`. Views may come in any order. Logic: `prep/`.
 """
 from __future__ import annotations
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--depth_model", default="", help="trained model (e.g. RGB-only) whose depth lifts the masks")
     parser.add_argument("--depth_iteration", type=int, default=-1)
     parser.add_argument("--no_tracks", action="store_true", help="do not use the SfM tracks")
+    parser.add_argument("--no_completion", action="store_true",
+                        help="do not fill pixels the segmenter missed from the other views (with --depth_model)")
     parser.add_argument("--samples_per_view", type=int, default=DEFAULT_SAMPLES_PER_VIEW,
                         help="pixels per view lifted with the depth")
     parser.add_argument("--num_classes", type=int, default=defaults.num_classes, help="output ids are below this")
@@ -50,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     options = PrepareOptions(masks_dir=args.masks, sam_config=args.sam, depth_model=args.depth_model,
                              depth_iteration=args.depth_iteration, use_tracks=not args.no_tracks,
                              samples_per_view=args.samples_per_view, images=args.images, out=args.out,
-                             seed=args.seed, device=args.device)
+                             seed=args.seed, device=args.device,
+                             complete=not args.no_completion)
     association = AssociationOptions(num_classes=args.num_classes, min_views=args.min_views)
     _, record = prepare_masks(args.source_path, options, association, force=args.force,
                               log=lambda line: print(line, flush=True))

@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 from gaussian_renderer.device import resolve_device
 from prep.association import Association, AssociationOptions, associate
+from prep.completion import CompletionOptions, complete_masks
 from prep.depth import depth_maps
 from prep.geometry import (
     Observations,
@@ -35,16 +36,17 @@ class PrepareOptions:
     out: str = "object_mask"
     seed: int = 0
     device: str = "auto"              # --device for rendering the depth model
+    complete: bool = True             # fill missed pixels from the other views (needs the depth model)
 
 
-def gather_observations(scene_dir: str, views: list[View], masks: list, options: PrepareOptions,
-                        reconstruction, log: Callable[[str], None]) -> Observations:
+def gather_observations(views: list[View], masks: list, options: PrepareOptions, reconstruction,
+                        depths: Optional[list], log: Callable[[str], None]) -> Observations:
+    """Observations from the SfM tracks and/or the depth maps (H, W) per view (None: no depth)."""
     parts = []
     if options.use_tracks:
         parts.append(track_observations(reconstruction, views))
         log(f"SfM tracks: {parts[-1].num_points} points, {len(parts[-1].point)} observations")
-    if options.depth_model:
-        depths = depth_maps(options.depth_model, views, options.depth_iteration, resolve_device(options.device))
+    if depths is not None:
         parts.append(depth_observations(views, depths, masks, options.samples_per_view, options.seed))
         log(f"depth from {options.depth_model}: {parts[-1].num_points} points, "
             f"{len(parts[-1].point)} observations")
@@ -54,8 +56,10 @@ def gather_observations(scene_dir: str, views: list[View], masks: list, options:
 
 
 def prepare_masks(scene_dir: str, options: PrepareOptions, association_options: AssociationOptions,
-                  force: bool = False, log: Callable[[str], None] = print) -> tuple[Association, dict]:
-    """Read the scene and its 2D masks, associate them in 3D and write `SCENE/<out>/`."""
+                  force: bool = False, log: Callable[[str], None] = print,
+                  completion_options: CompletionOptions = CompletionOptions()) -> tuple[Association, dict]:
+    """Read the scene and its 2D masks, associate them in 3D, fill missed pixels from the other
+    views (with a depth model) and write `SCENE/<out>/`."""
     if bool(options.masks_dir) == bool(options.sam_config):
         raise ValueError("give exactly one mask source: --masks DIR or --sam CONFIG")
     out_dir = os.path.join(scene_dir, options.out)
@@ -70,12 +74,21 @@ def prepare_masks(scene_dir: str, options: PrepareOptions, association_options: 
             log(f"warning: {len(missing)} views have no mask in {options.masks_dir} (first: {missing[0]})")
     else:
         masks = sam_masks(scene_dir, options.images, views, options.sam_config, log)
-    observations = gather_observations(scene_dir, views, masks, options, reconstruction, log)
+    depths = None
+    if options.depth_model:
+        depths = depth_maps(options.depth_model, views, options.depth_iteration, resolve_device(options.device))
+    observations = gather_observations(views, masks, options, reconstruction, depths, log)
     association = associate(masks, observations, association_options)
+    filled = None
+    if depths is not None and options.complete:
+        association.id_maps, filled = complete_masks(association.id_maps, views, depths, completion_options)
+        log(f"completion: {sum(filled)} missed pixels filled from the other views")
     settings = {"source": options.masks_dir or options.sam_config, "tracks": options.use_tracks,
                 "depth_model": options.depth_model, "samples_per_view": options.samples_per_view,
-                "association": asdict(association_options), "seconds": round(time.perf_counter() - start, 2)}
-    record = report(association, views, settings)
+                "association": asdict(association_options),
+                "completion": asdict(completion_options) if filled is not None else None,
+                "seconds": round(time.perf_counter() - start, 2)}
+    record = report(association, views, settings, filled)
     write_object_masks(out_dir, association, views, record, force)
     return association, record
 
@@ -85,6 +98,8 @@ def summary_lines(record: dict, out_dir: Optional[str] = None) -> list[str]:
     lines += [f"  id {o['id']}: {o['num_views']} views, {o['masks']} masks" for o in record["objects"]]
     lines.append(f"masks left out: {len(record['masks_left_out'])}; split between objects: "
                  f"{len(record['masks_split_between_objects'])}")
+    if record.get("pixels_filled"):
+        lines.append(f"pixels filled from the other views: {record['pixels_filled']['total']}")
     if out_dir:
         lines.append(f"wrote {out_dir} ({record['settings']['seconds']} s)")
     return lines

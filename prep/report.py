@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import uuid
+from typing import Optional
 
 from prep.association import Association
 from prep.geometry import View
@@ -13,8 +14,10 @@ from utils.image_io import write_png
 REPORT_FILE = "association.json"
 
 
-def report(association: Association, views: list[View], settings: dict) -> dict:
-    """The JSON record: objects with the views they appear in, masks split or left out."""
+def report(association: Association, views: list[View], settings: dict,
+           filled_pixels: Optional[list[int]] = None) -> dict:
+    """The JSON record: objects with the views they appear in, masks split or left out, and the
+    pixels completion filled per view (`prep.completion`; None when it did not run)."""
     names = [v.name for v in views]
     left_out = [{"view": names[m.view], "mask_id": m.mask_id, "pixels": m.pixels, "reason": m.reason}
                 for m in association.masks if m.reason]
@@ -29,6 +32,8 @@ def report(association: Association, views: list[View], settings: dict) -> dict:
         "masks_split_between_objects": split,
         "views_without_mask": [n for n, m in zip(names, association.id_maps) if m is None],
         "points_used": association.num_points_used,
+        "pixels_filled": None if filled_pixels is None else {
+            "total": int(sum(filled_pixels)), "per_view": {n: int(f) for n, f in zip(names, filled_pixels)}},
         "settings": settings,
     }
 
