@@ -3,9 +3,10 @@
 
 For each scene: render it (exact ids known), treat its images as photos (`input/`), run
 `convert.py`, make segmenter-like per-view masks (ids permuted per view, parts, merges, misses),
-train a short RGB-only model for depth, run `prepare_masks.py` (SfM tracks only, and tracks +
-depth), score the association against the exact ids, then train GradiSeg on exact, raw per-view
-and associated masks and evaluate mIoU / mBIoU on the test views. Every step is the user-facing
+train a short RGB-only model for depth, run `prepare_masks.py` (SfM tracks only, tracks + depth,
+and tracks + depth + completion), score the association against the exact ids, then train
+GradiSeg on exact, ideal-id, raw per-view, uncompleted and associated masks and evaluate
+mIoU / mBIoU on the test views (and each set's difference to exact, paired by seed). Every step is the user-facing
 command, run as a subprocess; tables go to OUT/results.md and OUT/results.json.
 
     python scripts/bench_prep.py --out output/bench_prep
@@ -49,7 +50,7 @@ SCENES = {
 VIEWS, WIDTH, HEIGHT = 32, 160, 120
 TRAIN_CONFIG = "config/prep/bench_train.json"   # the demo schedule in 1000 iterations
 DEPTH_CONFIG = "config/prep/depth.json"
-MASK_SETS = ("exact", "ideal", "raw", "associated")
+MASK_SETS = ("exact", "ideal", "raw", "uncompleted", "associated")
 
 
 def run(args: list[str], log: str) -> float:
@@ -103,8 +104,9 @@ def prepare_scene(name: str, spec: dict, out: str, log: str) -> dict:
     timing["depth_training"] = run(["train.py", "-s", capture, "-m", depth_model, "--config_file", DEPTH_CONFIG,
                                     "--quiet"], log)
     rows = {"raw": {"accuracy": association_accuracy(raw, exact, [m > 0 for m in raw]).accuracy}}
-    for label, extra in (("tracks", []), ("tracks+depth", ["--depth_model", depth_model])):
-        folder = "masks_tracks" if label == "tracks" else "masks_associated"
+    for label, folder, extra in (("tracks", "masks_tracks", []),
+                                 ("tracks+depth", "masks_uncompleted", ["--depth_model", depth_model, "--no_completion"]),
+                                 ("tracks+depth+completion", "masks_associated", ["--depth_model", depth_model])):
         timing[f"prepare_{label}"] = run(["prepare_masks.py", "-s", capture, "--masks",
                                           os.path.join(capture, "masks_raw"), "--out", folder, "--force", *extra], log)
         rows[label] = association_row(capture, os.path.join(capture, folder), names, exact, raw)
@@ -157,14 +159,27 @@ def mean_and_interval(values: list) -> str:
     return f"{mean:.1f} +- {half:.1f}"
 
 
+def paired_differences(training: list) -> list[tuple[str, str, list]]:
+    """(scene, mask set, [mIoU - exact mIoU of the same seed]) for every non-exact mask set."""
+    exact = {(r["scene"], r["seed"]): r["miou"] for r in training if r["masks"] == "exact"}
+    groups: dict = {}
+    for r in training:
+        if r["masks"] != "exact" and (r["scene"], r["seed"]) in exact:
+            groups.setdefault((r["scene"], r["masks"]), []).append(r["miou"] - exact[(r["scene"], r["seed"])])
+    return [(scene, masks, values) for (scene, masks), values in groups.items()]
+
+
 def write_tables(results: dict, path: str) -> None:
-    lines = ["| scene | raw per-view ids | SfM tracks | SfM tracks + depth | objects found | masks left out "
-             "| masks split between objects |", "|:--|--:|--:|--:|--:|--:|--:|"]
+    lines = ["| scene | raw per-view ids | SfM tracks | SfM tracks + depth | same, over all foreground pixels "
+             "| + completion, over all foreground pixels | objects found | masks left out "
+             "| masks split between objects |", "|:--|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for scene in results["scenes"]:
         a = scene["association"]
+        depth, completed = a["tracks+depth"], a["tracks+depth+completion"]
         lines.append(f"| {scene['scene']} | {100 * a['raw']['accuracy']:.1f} | {100 * a['tracks']['accuracy']:.1f} "
-                     f"| {100 * a['tracks+depth']['accuracy']:.1f} | {a['tracks+depth']['objects']} "
-                     f"| {a['tracks+depth']['left_out']} | {a['tracks+depth']['split']} |")
+                     f"| {100 * depth['accuracy']:.1f} | {100 * depth['accuracy_all']:.1f} "
+                     f"| {100 * completed['accuracy_all']:.1f} | {depth['objects']} "
+                     f"| {depth['left_out']} | {depth['split']} |")
     if results.get("training"):
         lines += ["", "| scene | masks | seeds | mIoU (%) | mBIoU (%) | train + render (s) |",
                   "|:--|:--|--:|--:|--:|--:|"]
@@ -175,6 +190,10 @@ def write_tables(results: dict, path: str) -> None:
             lines.append(f"| {scene} | {masks} | {len(rows)} | {mean_and_interval([r['miou'] for r in rows])} "
                          f"| {mean_and_interval([r['mbiou'] for r in rows])} "
                          f"| {statistics.mean(r['seconds'] for r in rows):.0f} |")
+        lines += ["", "Paired by seed, mask set - exact (mIoU points):", "",
+                  "| scene | masks | seeds | mIoU difference |", "|:--|:--|--:|--:|"]
+        for scene, masks, differences in paired_differences(results["training"]):
+            lines.append(f"| {scene} | {masks} | {len(differences)} | {mean_and_interval(differences)} |")
     lines += ["", "| scene | step | seconds |", "|:--|:--|--:|"]
     for scene in results["scenes"]:
         lines += [f"| {scene['scene']} | {k} | {v:.1f} |" for k, v in scene["seconds"].items()]

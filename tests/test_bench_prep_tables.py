@@ -24,7 +24,22 @@ def test_training_rows_are_grouped_over_seeds(tmp_path, seeds):
         for seed in range(seeds) for masks, miou in (("exact", 0.89), ("associated", 0.86))]}
     path = tmp_path / "results.md"
     bench_prep.write_tables(results, str(path))
-    rows = [line for line in path.read_text().splitlines() if line.startswith("| b | ")]
+    per_set, paired = path.read_text().split("Paired by seed")
+    rows = [line for line in per_set.splitlines() if line.startswith("| b | ")]
     assert len(rows) == 2
+    assert f"| b | associated | {seeds} | -3.0" in paired
     assert rows[0].startswith(f"| b | exact | {seeds} | {89.0 + (1.0 if seeds == 3 else 0.0):.1f}")
     assert ("+-" in rows[1]) == (seeds > 1)
+
+
+def test_differences_to_exact_are_paired_by_seed(tmp_path):
+    training = [{"scene": "a", "masks": m, "seed": seed, "miou": v, "mbiou": 0.5, "seconds": 1.0}
+                for m, values in (("exact", (0.90, 0.80, 0.85)), ("associated", (0.89, 0.78, 0.86)))
+                for seed, v in enumerate(values)]
+    # a seed trained on one set only has no pair
+    training.append({"scene": "a", "masks": "associated", "seed": 7, "miou": 0.1, "mbiou": 0.1, "seconds": 1.0})
+    ((scene, masks, differences),) = bench_prep.paired_differences(training)
+    assert (scene, masks) == ("a", "associated") and differences == pytest.approx([-0.01, -0.02, 0.01])
+    bench_prep.write_tables({"scenes": [], "training": training}, str(tmp_path / "r.md"))
+    # mean -0.67, sd 1.528, t 4.3027: half-width 3.79
+    assert "| a | associated | 3 | -0.7 +- 3.8 |" in (tmp_path / "r.md").read_text()
