@@ -50,6 +50,10 @@ SCENES = {
 VIEWS, WIDTH, HEIGHT = 32, 160, 120
 TRAIN_CONFIG = "config/prep/bench_train.json"   # the demo schedule in 1000 iterations
 DEPTH_CONFIG = "config/prep/depth.json"
+# (row label, output folder in the capture, prepare_masks.py flags; DEPTH_MODEL: the scene's depth model)
+ASSOCIATIONS = (("tracks", "masks_tracks", []),
+                ("tracks+depth", "masks_uncompleted", ["--depth_model", "DEPTH_MODEL", "--no_completion"]),
+                ("tracks+depth+completion", "masks_associated", ["--depth_model", "DEPTH_MODEL"]))
 MASK_SETS = ("exact", "ideal", "raw", "uncompleted", "associated")
 
 
@@ -63,6 +67,11 @@ def run(args: list[str], log: str) -> float:
     if code != 0:
         raise RuntimeError(f"{' '.join(args[:1])} failed (exit {code}); see {log}")
     return time.perf_counter() - start
+
+
+def view_names(capture: str) -> list[str]:
+    """The converted capture's image names without extension, sorted."""
+    return sorted(os.path.splitext(n)[0] for n in os.listdir(os.path.join(capture, "images")))
 
 
 def masks_of(folder: str, names: list[str]) -> list[np.ndarray]:
@@ -94,28 +103,35 @@ def prepare_scene(name: str, spec: dict, out: str, log: str) -> dict:
     shutil.copytree(os.path.join(truth, "test_mask"), os.path.join(capture, "test_mask"))
     # A known pinhole camera: undistortion is the identity, so masks drawn on the renders stay aligned.
     timing["convert"] = run(["convert.py", "-s", capture, "--camera", "SIMPLE_PINHOLE"], log)
-    names = sorted(os.path.splitext(n)[0] for n in os.listdir(os.path.join(capture, "images")))
     record = write_segmenter_masks(truth, os.path.join(capture, "masks_raw"), SegmenterErrors(), spec["seed"])
     shutil.copytree(os.path.join(truth, "object_mask"), os.path.join(capture, "masks_exact"))
-    exact = masks_of(os.path.join(truth, "object_mask"), names)
-    raw = masks_of(os.path.join(capture, "masks_raw"), names)
     depth_model = os.path.join(out, name, "depth_model")
     shutil.rmtree(depth_model, ignore_errors=True)
     timing["depth_training"] = run(["train.py", "-s", capture, "-m", depth_model, "--config_file", DEPTH_CONFIG,
                                     "--quiet"], log)
-    rows = {"raw": {"accuracy": association_accuracy(raw, exact, [m > 0 for m in raw]).accuracy}}
-    for label, folder, extra in (("tracks", "masks_tracks", []),
-                                 ("tracks+depth", "masks_uncompleted", ["--depth_model", depth_model, "--no_completion"]),
-                                 ("tracks+depth+completion", "masks_associated", ["--depth_model", depth_model])):
+    for label, folder, extra in ASSOCIATIONS:
+        extra = [depth_model if a == "DEPTH_MODEL" else a for a in extra]
         timing[f"prepare_{label}"] = run(["prepare_masks.py", "-s", capture, "--masks",
                                           os.path.join(capture, "masks_raw"), "--out", folder, "--force", *extra], log)
+    return {"scene": name, "spec": spec, "segmenter": record["counts"], "association": score_associations(name, out),
+            "seconds": timing}
+
+
+def score_associations(name: str, out: str) -> dict:
+    """Association accuracy of the raw masks and of every ASSOCIATIONS folder of a prepared scene."""
+    capture, truth = os.path.join(out, name, "capture"), os.path.join(out, name, "truth")
+    names = view_names(capture)
+    exact = masks_of(os.path.join(truth, "object_mask"), names)
+    raw = masks_of(os.path.join(capture, "masks_raw"), names)
+    rows = {"raw": {"accuracy": association_accuracy(raw, exact, [m > 0 for m in raw]).accuracy}}
+    for label, folder, _ in ASSOCIATIONS:
         rows[label] = association_row(capture, os.path.join(capture, folder), names, exact, raw)
-    return {"scene": name, "spec": spec, "segmenter": record["counts"], "association": rows, "seconds": timing}
+    return rows
 
 
 def write_ideal_masks(capture: str, truth: str) -> None:
     """`masks_ideal`: the segmenter's masks with ideal ids (see `ideally_associated`)."""
-    names = sorted(os.path.splitext(n)[0] for n in os.listdir(os.path.join(capture, "images")))
+    names = view_names(capture)
     with open(os.path.join(capture, "masks_raw", RECORD_FILE)) as fh:
         records = json.load(fh)["views"]
     ideal = ideally_associated(masks_of(os.path.join(capture, "masks_raw"), names), [records[n] for n in names],
@@ -218,6 +234,7 @@ def main() -> int:
         if args.reuse and os.path.isfile(prepared):
             with open(prepared) as fh:
                 results["scenes"].append(json.load(fh))
+            results["scenes"][-1]["association"] = score_associations(name, args.out)   # derived: rescored
         else:
             results["scenes"].append(prepare_scene(name, SCENES[name], args.out, log))
             with open(prepared, "w") as fh:

@@ -156,6 +156,10 @@ def test_association_accuracy_hand_computed():
     # Pixels the input masks did not label are left out of the main denominator.
     labelled = [np.array([[True, True, True, True]]), np.array([[True, False, True, True]])]
     assert association_accuracy(split, truth, labelled).accuracy == pytest.approx(5 / 5)
+    # A pixel the input left unlabelled but the output got right (filled in) counts in accuracy_all.
+    score = association_accuracy(truth, truth, labelled)
+    assert (score.accuracy, score.accuracy_all) == (1.0, 1.0)
+    assert association_accuracy(split, truth, labelled).accuracy_all == pytest.approx(5 / 6)
 
 
 def test_segment_view_errors_are_recorded():

@@ -142,7 +142,8 @@ def ideally_associated(masks: list[np.ndarray], records: list[dict], exact: list
 @dataclass
 class AssociationScore:
     accuracy: float            # matched pixels / true foreground pixels the input masks label
-    accuracy_all: float        # matched pixels / all true foreground pixels (misses count as wrong)
+    accuracy_all: float        # matched pixels / all true foreground pixels, also those the input
+    #                            masks left unlabelled (a miss counts as wrong unless it was filled in)
     mapping: dict              # true id -> output id
     num_pixels: int            # true foreground pixels the input masks label
 
@@ -157,22 +158,30 @@ def association_accuracy(outputs: list[np.ndarray], truths: list[np.ndarray],
     the pixels an association could label at all."""
     true_ids = sorted({int(i) for t in truths for i in np.unique(t) if i > 0})
     out_ids = sorted({int(i) for o in outputs for i in np.unique(o) if i > 0})
-    counts = np.zeros((len(true_ids), max(1, len(out_ids))), dtype=np.int64)
     true_index = {t: k for k, t in enumerate(true_ids)}
     out_index = {o: k for k, o in enumerate(out_ids)}
+
+    def contingency(region: np.ndarray, out: np.ndarray, truth: np.ndarray, counts: np.ndarray) -> None:
+        pairs = np.stack([truth[region & (out > 0)], out[region & (out > 0)]], axis=1).astype(np.int64)
+        values, hits = np.unique(pairs, axis=0, return_counts=True)
+        for (t, o), n in zip(values.tolist(), hits.tolist()):
+            counts[true_index[t], out_index[o]] += n
+
+    counts = np.zeros((len(true_ids), max(1, len(out_ids))), dtype=np.int64)      # labelled pixels
+    counts_all = np.zeros_like(counts)                                            # all foreground pixels
     total_all, total = 0, 0
     for view, (out, truth) in enumerate(zip(outputs, truths)):
         foreground = truth > 0
         total_all += int(foreground.sum())
         mask = foreground if labelled is None else foreground & labelled[view]
         total += int(mask.sum())
-        pairs = np.stack([truth[mask & (out > 0)], out[mask & (out > 0)]], axis=1).astype(np.int64)
-        values, hits = np.unique(pairs, axis=0, return_counts=True)
-        for (t, o), n in zip(values.tolist(), hits.tolist()):
-            counts[true_index[t], out_index[o]] += n
+        contingency(mask, out, truth, counts)
+        contingency(foreground, out, truth, counts_all)
     rows, cols = linear_sum_assignment(-counts) if out_ids else ([], [])
     matched = int(sum(counts[r, c] for r, c in zip(rows, cols)))
-    return AssociationScore(accuracy=matched / max(total, 1), accuracy_all=matched / max(total_all, 1),
+    # Pixels outside `labelled` (e.g. filled in by completion) count in accuracy_all, same mapping.
+    matched_all = int(sum(counts_all[r, c] for r, c in zip(rows, cols)))
+    return AssociationScore(accuracy=matched / max(total, 1), accuracy_all=matched_all / max(total_all, 1),
                             mapping={true_ids[r]: out_ids[c] for r, c in zip(rows, cols) if counts[r, c] > 0},
                             num_pixels=total)
 
