@@ -110,6 +110,12 @@ class GradiSegParams:
     igd_interval: int = 100
     igd_grad_threshold: float = field(default=1.5e-6, metadata={
         "help": "mean ||dL/d identity|| over visible iterations above which a Gaussian is split"})
+    igd_grad_quantile: float = field(default=0.0, metadata={
+        "help": "> 0: the threshold is this quantile of the statistic over the Gaussians seen since the "
+                "last round, instead of igd_grad_threshold (carries over between resolutions and scenes)"})
+    igd_contact_only: bool = field(default=False, metadata={
+        "help": "split only candidates with a Gaussian of another predicted class among their igd_neighbors "
+                "nearest (a 3D contact, not an occlusion silhouette or a mask error)"})
     igd_max_fraction: float = field(default=0.02, metadata={
         "help": "at most this fraction of the Gaussians is split per IGD round"})
     igd_neighbors: int = 16

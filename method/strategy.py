@@ -115,7 +115,8 @@ class GradiSegStrategy:
         method = self.method
         predicted = classifier.gaussian_probabilities(model.get_objects).argmax(dim=1)
         result = igd_round(model, self.statistics, predicted, method.igd_grad_threshold,
-                           method.igd_max_fraction, method.igd_neighbors, method.igd_split)
+                           method.igd_max_fraction, method.igd_neighbors, method.igd_split,
+                           method.igd_grad_quantile, method.igd_contact_only)
         return [MethodEvent("igd", {"candidates": result.candidates, "splits": result.splits,
                                     "threshold": result.threshold, "without_boundary": result.without_boundary,
                                     "after": result.num_points})]

@@ -9,7 +9,14 @@ import torch
 
 from gaussian_renderer import render
 from method.densification import replace_gaussians
-from method.igd import boundary_normals, igd_round, select_boundary_gaussians, split_along_normals
+from method.igd import (
+    at_predicted_contact,
+    boundary_normals,
+    candidate_threshold,
+    igd_round,
+    select_boundary_gaussians,
+    split_along_normals,
+)
 from method.statistics import GaussianStatistics
 from scene.gaussian_model import GaussianModel
 from tests.test_reference_rasterizer import make_camera
@@ -23,6 +30,30 @@ def test_selection_threshold_and_cap_keep_the_largest():
     assert selected.tolist() == [1, 3, 4]         # capped at 3 = 0.3 * 10, largest first
     selected, candidates = select_boundary_gaussians(grads, threshold=4.5, max_fraction=0.3)
     assert selected.tolist() == [1] and candidates == 1
+
+
+def test_quantile_threshold_counts_only_the_gaussians_seen():
+    grads = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0, 50.0])
+    seen = torch.tensor([True, True, True, True, True, False])
+    assert candidate_threshold(grads, seen, threshold=7.0, quantile=0.0) == 7.0
+    # over 0..4, linear interpolation: 0.75 * 4 = 3.0; the unseen 50 does not count
+    assert candidate_threshold(grads, seen, threshold=7.0, quantile=0.75) == pytest.approx(3.0)
+    assert candidate_threshold(grads, torch.zeros(6, dtype=torch.bool), 7.0, 0.5) == math.inf
+    # the same scene's statistic scaled (e.g. another resolution) selects the same Gaussians
+    for scale in (1.0, 1e-3):
+        threshold = candidate_threshold(scale * grads, seen, 1.0, 0.75)
+        assert select_boundary_gaussians(scale * grads, threshold, max_fraction=1.0)[0].tolist() == [4, 5]
+
+
+def test_contact_only_keeps_candidates_next_to_another_predicted_class():
+    # 0 and 1 sit together (classes 0 and 1: a contact); 2 and 3 far away, both class 0
+    xyz = torch.tensor([[0.0, 0, 0], [0.1, 0, 0], [5.0, 0, 0], [5.1, 0, 0]])
+    predicted = torch.tensor([0, 1, 0, 0])
+    contact = at_predicted_contact(xyz, predicted, torch.tensor([0, 2]), num_neighbors=1)
+    assert contact.tolist() == [True, False, False, False]
+    grads = torch.tensor([1.0, 0.0, 9.0, 0.0])
+    selected, candidates = select_boundary_gaussians(grads, 0.5, max_fraction=1.0, eligible=contact)
+    assert selected.tolist() == [0] and candidates == 1     # 2 has the larger gradient, but no contact
 
 
 def test_boundary_normal_points_from_own_class_to_the_other():
@@ -111,6 +142,12 @@ def test_igd_round_splits_and_keeps_adam_rows_aligned():
         assert torch.count_nonzero(state["exp_avg"][2:]) == 0
         assert torch.count_nonzero(state["exp_avg_sq"][2:]) == 0
     assert stats.num_points == 4 and torch.count_nonzero(stats.identity_grad_accum) == 0
+    # contact_only with a single predicted class: no Gaussian is at a contact, nothing splits
+    stats.identity_grad_accum[:] = torch.tensor([[0.1], [0.2], [9.0], [0.1]])
+    stats.identity_grad_denom[:] = 1
+    result = igd_round(model, stats, torch.zeros(4, dtype=torch.long), threshold=1.0, max_fraction=0.5,
+                       num_neighbors=2, contact_only=True)
+    assert (result.candidates, result.splits, result.num_points) == (0, 0, 4)
     # the children straddle the parent's old position along the boundary normal (x)
     child_x = model._xyz[2:, 0]
     assert child_x.max() > 0 > child_x.min()
