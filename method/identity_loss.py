@@ -1,12 +1,15 @@
 """The 3D identity loss (Gaussian Grouping's `loss_cls_3d`, the paper's eq. 3): sampled
 target Gaussians should classify like their neighbours. Neighbours are the global KNN, or
-LA-KNN's (`method/laknn.py`) when the accumulated position gradients are given."""
+LA-KNN's (`method/laknn.py`) when a direction is given: the accumulated position gradients
+(the paper's), or the Gaussians' predicted classes (IGD's boundary normal, from the target's
+class towards the others nearby: LA-KNN then steps towards the target's own class)."""
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
 import torch
 
+from method.igd import boundary_normals
 from method.laknn import global_knn, local_adaptive_knn
 from utils.loss_utils import neighbour_kl_loss
 
@@ -32,22 +35,29 @@ def sample_targets(num_points: int, max_points: int, sample_size: int, generator
 def identity_3d_loss(xyz: torch.Tensor, class_probabilities: Callable[[torch.Tensor], torch.Tensor], k: int,
                      max_points: int, sample_size: int, generator: torch.Generator,
                      position_grads: torch.Tensor | None = None,
-                     num_candidates: int = 16, ranking: str = "distance") -> Identity3DLoss:
+                     num_candidates: int = 16, ranking: str = "distance",
+                     predicted: torch.Tensor | None = None) -> Identity3DLoss:
     """KL between sampled targets' class probabilities and their neighbours'.
 
     xyz: (N, 3) positions; class_probabilities: Gaussian indices (U,) -> their class
     probabilities (U, C), asked only for the targets and their neighbours (a few thousand
-    rows, not all N); position_grads: (N, 3) accumulated dL/dx for LA-KNN, or None for global
-    KNN; ranking: LA-KNN's candidate order.
+    rows, not all N); position_grads: (N, 3) accumulated dL/dx for LA-KNN, or predicted: (N,)
+    each Gaussian's class for LA-KNN along the predicted-id normal, or neither for global KNN;
+    ranking: LA-KNN's candidate order.
     """
     pool, targets = sample_targets(xyz.shape[0], max_points, sample_size, generator, xyz.device)
     pool_xyz = xyz[pool].detach()
     k = min(k, pool.numel())
-    if position_grads is None:
+    if position_grads is None and predicted is None:
         selection = global_knn(pool_xyz, targets, k)
     else:
-        selection = local_adaptive_knn(pool_xyz, position_grads[pool], targets, k, num_candidates,
-                                       ranking)
+        if predicted is not None:
+            # LA-KNN steps against its field, so the field points towards the other classes.
+            field = torch.zeros_like(pool_xyz)
+            field[targets] = boundary_normals(pool_xyz, predicted[pool], targets, num_candidates)[0]
+        else:
+            field = position_grads[pool]
+        selection = local_adaptive_knn(pool_xyz, field, targets, k, num_candidates, ranking)
     # Rows 0..M-1 the targets, then their neighbours row by row (repeats are fine: no unique(),
     # whose data-dependent size the shape-only meta device cannot run).
     probs = class_probabilities(pool[torch.cat([targets, selection.rows.reshape(-1)])])
