@@ -27,6 +27,7 @@ from bench.method_diagnostics import (  # noqa: E402
 from gaussian_renderer import render  # noqa: E402
 from method.igd import boundary_normals  # noqa: E402
 from training.trainer import Trainer  # noqa: E402
+from utils.atomic_io import write_json_atomic  # noqa: E402
 from utils.loss_utils import identity_ce_loss, photometric_loss  # noqa: E402
 
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", required=True, help="chkpnt<iteration>.pth of the model")
     parser.add_argument("--band_px", type=int, default=2, help="half-width of the boundary pixel band")
     parser.add_argument("--targets", type=int, default=2000, help="boundary targets for the KNN purity")
+    parser.add_argument("--json", default="", help="also write the figures to this JSON file")
     return parser
 
 
@@ -88,6 +90,9 @@ def main(argv=None) -> int:
     wrong = predicted != true_ids
     grads = per_view_gradients(trainer)
 
+    record = {"checkpoint": args.checkpoint, "gaussians": xyz.shape[0], "boundary_share": on_boundary.float().mean().item(),
+              "wrong_id_boundary": wrong[on_boundary].float().mean().item(), "igd_premise": {}, "laknn_premise": {},
+              "band_accuracy": {}, "interior_accuracy": {}}
     print(f"## {args.checkpoint}: {xyz.shape[0]} Gaussians, {on_boundary.float().mean():.1%} on a boundary\n")
     print("| Gaussians with a wrong id | all | boundary | interior |\n|:--|--:|--:|--:|")
     print(f"| share | {wrong.float().mean():.2%} | {wrong[on_boundary].float().mean():.2%} "
@@ -101,7 +106,8 @@ def main(argv=None) -> int:
                         ("cancelled: (Σ‖dL/de‖ - ‖ΣdL/de‖) / views (opposite pulls)", grads["identity_cancelled"]),
                         ("mean ‖dL/de‖, only Gaussians with a neighbour predicted as another class",
                          grads["identity_norm"] * predicted_boundary)):
-        cells = [f"{top_fraction_precision(score, on_boundary, f):.1%}" for f in (0.01, 0.02, 0.05)]
+        record["igd_premise"][name] = [top_fraction_precision(score, on_boundary, f) for f in (0.01, 0.02, 0.05)]
+        cells = [f"{p:.1%}" for p in record["igd_premise"][name]]
         print(f"| {name} | {' | '.join(cells)} | {on_boundary.float().mean():.1%} |")
     print()
 
@@ -128,11 +134,13 @@ def main(argv=None) -> int:
     print(f"| LA-KNN premise, {targets.numel()} boundary targets, {method.laknn_candidates} candidates "
           f"| mean cos(direction, home) | own-object neighbours, nearest first | ..., smallest projection |")
     print("|:--|--:|--:|--:|")
-    print(f"| global KNN | | {global_knn_purity(xyz, true_ids, targets, opt.reg3d_k):.1%} | |")
+    record["laknn_premise"]["global KNN"] = {"purity": global_knn_purity(xyz, true_ids, targets, opt.reg3d_k)}
+    print(f"| global KNN | | {record['laknn_premise']['global KNN']['purity']:.1%} | |")
     for name, field in fields.items():
         cosine = torch.nn.functional.cosine_similarity(-field[targets], home, dim=1).mean().item()
         purity = [laknn_purity(xyz, true_ids, targets, opt.reg3d_k, method.laknn_candidates, field, rank_by)
                   for rank_by in ("distance", "projection")]
+        record["laknn_premise"][name] = {"cosine": cosine, "purity": purity[0], "purity_projection": purity[1]}
         print(f"| {name} | {cosine:+.2f} | {purity[0]:.1%} | {purity[1]:.1%} |")
     print()
 
@@ -147,6 +155,9 @@ def main(argv=None) -> int:
                 exact = truth.id_maps[camera.image_name]
                 accuracy.add(ids, exact, boundary_band(exact, args.band_px))
             print(f"| {split} views ({len(cameras)}) | {accuracy.band:.2%} | {accuracy.interior:.2%} |")
+            record["band_accuracy"][split], record["interior_accuracy"][split] = accuracy.band, accuracy.interior
+    if args.json:
+        write_json_atomic(args.json, record)
     return 0
 
 
