@@ -125,10 +125,11 @@ class GradiSegParams:
                 "render like their parent (measured no better after training on the demo scene)"})
     laknn_from_iter: int = 15_000
     laknn_candidates: int = 16
-    laknn_direction: str = field(default="position_gradient", metadata={
-        "choices": ("position_gradient", "predicted_normal"),
-        "help": "LA-KNN's neighbouring direction: minus the accumulated position gradient (the paper's), or "
-                "towards the nearby Gaussians predicted as the target's class (IGD's boundary normal)"})
+    laknn_direction: str = field(default="predicted_normal", metadata={
+        "choices": ("predicted_normal", "position_gradient"),
+        "help": "LA-KNN's neighbouring direction: towards the nearby Gaussians predicted as the target's class "
+                "(IGD's boundary normal; our default), or minus the accumulated position gradient (the paper's, "
+                "which barely points home on our validation scenes)"})
     laknn_ranking: str = field(default="distance", metadata={
         "choices": ("distance", "projection"),
         "help": "order of the candidates ahead of a target: nearest first, or smallest projection "

@@ -36,25 +36,28 @@ def identity_3d_loss(xyz: torch.Tensor, class_probabilities: Callable[[torch.Ten
                      max_points: int, sample_size: int, generator: torch.Generator,
                      position_grads: torch.Tensor | None = None,
                      num_candidates: int = 16, ranking: str = "distance",
-                     predicted: torch.Tensor | None = None) -> Identity3DLoss:
+                     along_predicted_classes: bool = False) -> Identity3DLoss:
     """KL between sampled targets' class probabilities and their neighbours'.
 
     xyz: (N, 3) positions; class_probabilities: Gaussian indices (U,) -> their class
     probabilities (U, C), asked only for the targets and their neighbours (a few thousand
-    rows, not all N); position_grads: (N, 3) accumulated dL/dx for LA-KNN, or predicted: (N,)
-    each Gaussian's class for LA-KNN along the predicted-id normal, or neither for global KNN;
-    ranking: LA-KNN's candidate order.
+    rows, not all N); position_grads: (N, 3) accumulated dL/dx for LA-KNN, or
+    along_predicted_classes for LA-KNN along the predicted-id normal (the classes of the pool's
+    Gaussians, from class_probabilities), or neither for global KNN; ranking: LA-KNN's
+    candidate order.
     """
     pool, targets = sample_targets(xyz.shape[0], max_points, sample_size, generator, xyz.device)
     pool_xyz = xyz[pool].detach()
     k = min(k, pool.numel())
-    if position_grads is None and predicted is None:
+    if position_grads is None and not along_predicted_classes:
         selection = global_knn(pool_xyz, targets, k)
     else:
-        if predicted is not None:
+        if along_predicted_classes:
+            with torch.no_grad():
+                predicted = class_probabilities(pool).argmax(dim=1)                  # (P,)
             # LA-KNN steps against its field, so the field points towards the other classes.
             field = torch.zeros_like(pool_xyz)
-            field[targets] = boundary_normals(pool_xyz, predicted[pool], targets, num_candidates)[0]
+            field[targets] = boundary_normals(pool_xyz, predicted, targets, num_candidates)[0]
         else:
             field = position_grads[pool]
         selection = local_adaptive_knn(pool_xyz, field, targets, k, num_candidates, ranking)

@@ -1,8 +1,9 @@
 """Local Adaptive KNN (paper section 3.5, eq. 4): neighbours along a target's neighbouring
 direction instead of by plain Euclidean distance.
 
-For a target t with neighbouring direction d_t = -g_t / |g_t| (g_t: its accumulated 3D
-position gradient), the candidates are its `num_candidates` Euclidean nearest neighbours;
+For a target t with neighbouring direction d_t = -g_t / |g_t| (g_t: its row of the given
+field: the accumulated 3D position gradient in the paper, the predicted-id boundary normal by
+default, see `method/identity_loss.py`), the candidates are its `num_candidates` Euclidean nearest neighbours;
 each candidate i has projection p_i = (x_i - x_t) . d_t; those with p_i > 0 (ahead of t,
 towards where t is being pulled: its own object's side, the paper assumes) are kept and the
 first K taken, nearest first (`rank_by="distance"`, the default) or by smallest p_i

@@ -61,15 +61,12 @@ class GradiSegStrategy:
         laknn = self.schedule.laknn(iteration)
         encodings = model.get_objects
         along_gradient = laknn and method.laknn_direction == "position_gradient"
-        predicted = None
-        if laknn and method.laknn_direction == "predicted_normal":
-            with torch.no_grad():
-                predicted = classifier.gaussian_probabilities(encodings).argmax(dim=1)
         return identity_3d_loss(
             model.get_xyz, lambda rows: classifier.gaussian_probabilities(encodings[rows]), opt.reg3d_k,
             opt.reg3d_max_points, opt.reg3d_sample_size, generator,
             position_grads=self.statistics.position_gradients() if along_gradient else None,
-            num_candidates=method.laknn_candidates, ranking=method.laknn_ranking, predicted=predicted)
+            num_candidates=method.laknn_candidates, ranking=method.laknn_ranking,
+            along_predicted_classes=laknn and method.laknn_direction == "predicted_normal")
 
     # ------------------------------------------------------------------ after backward
     @torch.no_grad()

@@ -78,13 +78,12 @@ def test_laknn_loss_ignores_the_other_side():
     knn = identity_3d_loss(points, probs.__getitem__, 5, 10_000, 1, generator)
     assert laknn.loss.item() == 0.0 and laknn.fallback_fraction == 0.0
     assert knn.loss.item() > 0.05 and knn.fallback_fraction == 1.0
-    # The predicted-id direction: the target is predicted as A like A's side, B's side as B, so the
-    # normal points from A's centroid to B's and LA-KNN steps the other way, home to A.
-    predicted = torch.zeros(points.shape[0], dtype=torch.long)
-    predicted[1:5] = 1
+    # The predicted-id direction: the target (0.5, 0.5: argmax class 0) is predicted like A's
+    # side, B's side as class 1, so the normal points from A's centroid to B's and LA-KNN steps
+    # the other way, home to A.
     generator.manual_seed(seed)
     along_classes = identity_3d_loss(points, probs.__getitem__, 5, 10_000, 1, generator, num_candidates=10,
-                                     predicted=predicted)
+                                     along_predicted_classes=True)
     assert along_classes.loss.item() == 0.0 and along_classes.fallback_fraction == 0.0
 
 
