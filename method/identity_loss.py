@@ -9,8 +9,9 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from method.igd import boundary_normals
+from method.igd import normals_from_neighbours
 from method.laknn import global_knn, local_adaptive_knn
+from utils.knn import knn
 from utils.loss_utils import neighbour_kl_loss
 
 
@@ -32,6 +33,25 @@ def sample_targets(num_points: int, max_points: int, sample_size: int, generator
     return pool.to(device), targets.to(device)
 
 
+@torch.no_grad()
+def predicted_normal_field(pool: torch.Tensor, pool_xyz: torch.Tensor, targets: torch.Tensor,
+                           class_probabilities: Callable[[torch.Tensor], torch.Tensor],
+                           num_candidates: int) -> torch.Tensor:
+    """(P, 3) LA-KNN field over the pool (P,): at each target (M,) IGD's boundary normal from the
+    predicted classes of its `num_candidates` nearest pool Gaussians (from its class towards the
+    others; LA-KNN steps against the field, so towards its own class), zero elsewhere. Only the
+    targets and their candidates are classified."""
+    _, candidates = knn(pool_xyz[targets], pool_xyz, min(num_candidates + 1, pool_xyz.shape[0]))   # (M, C)
+    classes = class_probabilities(pool[torch.cat([targets, candidates.reshape(-1)])]).argmax(dim=1)
+    own, theirs = classes[:targets.shape[0]], classes[targets.shape[0]:].view_as(candidates)
+    others = candidates != targets[:, None]
+    same_class = theirs == own[:, None]
+    field = torch.zeros_like(pool_xyz)
+    field[targets] = normals_from_neighbours(pool_xyz[targets], pool_xyz[candidates], same_class & others,
+                                             ~same_class & others)[0]
+    return field
+
+
 def identity_3d_loss(xyz: torch.Tensor, class_probabilities: Callable[[torch.Tensor], torch.Tensor], k: int,
                      max_points: int, sample_size: int, generator: torch.Generator,
                      position_grads: torch.Tensor | None = None,
@@ -42,9 +62,8 @@ def identity_3d_loss(xyz: torch.Tensor, class_probabilities: Callable[[torch.Ten
     xyz: (N, 3) positions; class_probabilities: Gaussian indices (U,) -> their class
     probabilities (U, C), asked only for the targets and their neighbours (a few thousand
     rows, not all N); position_grads: (N, 3) accumulated dL/dx for LA-KNN, or
-    along_predicted_classes for LA-KNN along the predicted-id normal (the classes of the pool's
-    Gaussians, from class_probabilities), or neither for global KNN; ranking: LA-KNN's
-    candidate order.
+    along_predicted_classes for LA-KNN along the predicted-id normal (`predicted_normal_field`),
+    or neither for global KNN; ranking: LA-KNN's candidate order.
     """
     pool, targets = sample_targets(xyz.shape[0], max_points, sample_size, generator, xyz.device)
     pool_xyz = xyz[pool].detach()
@@ -53,11 +72,7 @@ def identity_3d_loss(xyz: torch.Tensor, class_probabilities: Callable[[torch.Ten
         selection = global_knn(pool_xyz, targets, k)
     else:
         if along_predicted_classes:
-            with torch.no_grad():
-                predicted = class_probabilities(pool).argmax(dim=1)                  # (P,)
-            # LA-KNN steps against its field, so the field points towards the other classes.
-            field = torch.zeros_like(pool_xyz)
-            field[targets] = boundary_normals(pool_xyz, predicted, targets, num_candidates)[0]
+            field = predicted_normal_field(pool, pool_xyz, targets, class_probabilities, num_candidates)
         else:
             field = position_grads[pool]
         selection = local_adaptive_knn(pool_xyz, field, targets, k, num_candidates, ranking)

@@ -82,19 +82,22 @@ def boundary_normals(xyz: torch.Tensor, predicted: torch.Tensor, selected: torch
     """
     k = min(num_neighbors + 1, xyz.shape[0])
     _, neighbours = knn(xyz[selected], xyz, k)
-    is_self = neighbours == selected[:, None]
-    neighbour_xyz = xyz[neighbours]                                        # (S, k, 3)
-    disagree = (predicted[neighbours] != predicted[selected][:, None]) & ~is_self
-    agree = (predicted[neighbours] == predicted[selected][:, None]) & ~is_self
+    others = neighbours != selected[:, None]
+    same_class = predicted[neighbours] == predicted[selected][:, None]
+    return normals_from_neighbours(xyz[selected], xyz[neighbours], same_class & others, ~same_class & others)
 
-    def centroid(mask: torch.Tensor, empty_value: torch.Tensor) -> torch.Tensor:
+
+def normals_from_neighbours(centres: torch.Tensor, neighbour_xyz: torch.Tensor, agree: torch.Tensor,
+                            disagree: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`boundary_normals` from given neighbours: centres (S, 3), their neighbours' positions
+    (S, k, 3), and which neighbours share the centre's class (agree (S, k)) or not (disagree)."""
+
+    def centroid(mask: torch.Tensor) -> torch.Tensor:
         count = mask.sum(dim=1, keepdim=True)
         total = (neighbour_xyz * mask[..., None]).sum(dim=1)
-        return torch.where(count > 0, total / count.clamp_min(1), empty_value)
+        return torch.where(count > 0, total / count.clamp_min(1), centres)
 
-    own_side = centroid(agree, xyz[selected])
-    other_side = centroid(disagree, xyz[selected])
-    return other_side - own_side, disagree.any(dim=1)
+    return centroid(disagree) - centroid(agree), disagree.any(dim=1)
 
 
 @functools.cache
