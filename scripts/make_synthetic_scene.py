@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.synthetic.degrade import MaskDegradation
-from bench.synthetic.objects import GROUND_TEXTURES
+from bench.synthetic.objects import GROUND_TEXTURES, LAYOUTS
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene
 from bench.synthetic.writers import COLMAP_FORMATS, OUTPUT_FORMATS
 
@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="render the same views with object ID removed (write to a separate folder)")
     parser.add_argument("--ground_texture", choices=GROUND_TEXTURES, default=defaults.ground_texture,
                         help="noise: a non-repeating ground that structure from motion can match")
+    parser.add_argument("--layout", choices=LAYOUTS, default=defaults.layout,
+                        help="scatter: objects side by side on the ground; contact: also stacked, nested "
+                             "and leaning objects (needs --num_objects >= 5)")
     parser.add_argument("--force", action="store_true", help="replace a non-empty out_dir")
     return parser.parse_args(argv)
 
@@ -58,7 +61,7 @@ def config_from_args(args: argparse.Namespace) -> SyntheticSceneConfig:
         height=args.height, fov_x_deg=args.fov_x_deg, elevation_deg=args.elevation_deg,
         supersample=args.supersample, num_points=args.num_points, output_format=args.output_format,
         colmap_format=args.colmap_format, without_object=args.without_object,
-        ground_texture=args.ground_texture,
+        ground_texture=args.ground_texture, layout=args.layout,
         degradation=MaskDegradation(jitter_px=args.mask_jitter, swap_fraction=args.swap_fraction,
                                     merge_fraction=args.merge_fraction, blob_fraction=args.blob_fraction))
 

@@ -139,6 +139,90 @@ def test_turned_box_seen_from_turned_camera_looks_the_same():
     assert np.count_nonzero(straight != turned) <= 4  # rounding at the silhouette only
 
 
+def test_tilted_cylinder_seen_from_tilted_camera_looks_the_same():
+    # Turning the object by `tilt` about its x axis equals turning the camera the other way about
+    # the same axis; the eye stays in the y-z plane, so the camera's right vector is x either way.
+    tilt, center = 0.3, np.array([0.0, 0.0, 2.0])
+    eye = np.array([0.0, -4.0, 2.5])
+    c, s = math.cos(tilt), math.sin(tilt)
+    offset = eye - center
+    turned_eye = center + np.array([0.0, c * offset[1] - s * offset[2], s * offset[1] + c * offset[2]])
+
+    def ids(obj_tilt, camera_eye):
+        obj = objects.SceneObject(1, "cylinder", center.copy(), np.array([0.2, 0.2, 0.4]), 0.0, PLAIN, tilt=obj_tilt)
+        world_to_camera = look_at_world_to_camera(camera_eye, center)
+        camera = objects.PinholeCamera(width=200, height=200, fx=300.0, fy=300.0, cx=100.0, cy=100.0,
+                                       world_to_camera=world_to_camera)
+        return raytrace.render_view(objects.SceneGeometry([obj], ground_radius=0.01), camera, supersample=1).ids
+
+    standing, tilted = ids(0.0, eye), ids(tilt, turned_eye)
+    assert np.count_nonzero(standing == 1) > 1500
+    assert np.count_nonzero(standing != tilted) <= 4  # rounding at the silhouette only
+
+
+def _top_edges(box: objects.SceneObject, samples: int = 2001) -> np.ndarray:
+    """Points (4 * samples, 3) along the four top edges of a box, in the world."""
+    hx, hy, hz = box.half_size
+    t = np.linspace(-1.0, 1.0, samples)
+    edges = [np.stack([np.full_like(t, sx * hx), t * hy, np.full_like(t, hz)], 1) for sx in (-1, 1)]
+    edges += [np.stack([t * hx, np.full_like(t, sy * hy), np.full_like(t, hz)], 1) for sy in (-1, 1)]
+    return np.concatenate(edges) @ objects.rotation_matrix(box).T + box.center
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_contact_layout_stacks_nests_and_leans(seed):
+    scene = objects.build_scene(seed, 7, layout="contact")
+    base, stacked, pot, ball, rod = scene.objects[:5]
+    assert (base.shape, pot.shape, ball.shape, rod.shape) == ("box", "cylinder", "sphere", "cylinder")
+    # Stacked: resting on the box's top, its centre above the top face.
+    assert math.isclose(base.center[2], base.half_size[2])
+    assert math.isclose(stacked.center[2] - stacked.half_size[2], 2 * base.half_size[2])
+    local = (stacked.center - base.center) @ objects.rotation_matrix(base)
+    assert np.all(np.abs(local[:2]) < base.half_size[:2])
+    # Nested: the ball sunk into the pot's top, meeting it inside the rim.
+    top = 2 * pot.half_size[2]
+    assert ball.center[2] - ball.half_size[0] < top < ball.center[2]
+    np.testing.assert_allclose(ball.center[:2], pot.center[:2])
+    assert math.sqrt(ball.half_size[0] ** 2 - (ball.center[2] - top) ** 2) < pot.half_size[0]
+    # Leaning rod: thin, its foot's rim on the ground, its axis one radius from a top edge of the box.
+    radius, half_length = rod.half_size[0], rod.half_size[2]
+    assert radius < 0.05 and 0.4 < rod.tilt < 0.7
+    axis = objects.rotation_matrix(rod) @ np.array([0.0, 0.0, 1.0])
+    foot = rod.center - half_length * axis
+    assert abs(foot[2] - radius * math.sin(rod.tilt)) < 1e-12
+    edge = _top_edges(base) - rod.center
+    along = edge @ axis
+    distance = np.linalg.norm(edge - along[:, None] * axis, axis=1)
+    nearest = np.argmin(distance)
+    assert abs(distance[nearest] - radius) < 1e-4 and abs(along[nearest]) < half_length
+    # ... and never inside the box: points filling the rod, in the box's frame.
+    rng = np.random.default_rng(seed)
+    u = rng.uniform(-1.0, 1.0, size=(20000, 3))
+    local_rod = np.stack([u[:, 0] * radius, u[:, 1] * radius, u[:, 2] * half_length], 1)
+    local_rod = local_rod[np.hypot(local_rod[:, 0], local_rod[:, 1]) <= radius]
+    in_box = (local_rod @ objects.rotation_matrix(rod).T + rod.center - base.center) @ objects.rotation_matrix(base)
+    assert not np.any(np.all(np.abs(in_box) < base.half_size - 1e-9, axis=1))
+
+
+def test_contact_scene_shows_its_contacts():
+    scene = objects.build_scene(4, 6, layout="contact")
+    cameras = objects.orbit_cameras(scene, 8, 160, 120, 60.0, 30.0, 10.0)
+    pairs, seen = set(), set()
+    for camera in cameras:
+        ids = raytrace.render_view(scene, camera, supersample=1).ids
+        pairs |= set(degrade.adjacent_object_pairs(ids))
+        seen |= set(np.unique(ids).tolist())
+    assert seen == {0, 1, 2, 3, 4, 5, 6}
+    assert {(1, 2), (3, 4), (1, 5)} <= pairs      # stacked, nested, leaning: touching in the images
+
+
+def test_contact_layout_needs_its_group():
+    with pytest.raises(ValueError, match="at least 5 objects"):
+        objects.build_scene(0, 4, layout="contact")
+    with pytest.raises(ValueError, match="layout must be one of"):
+        objects.build_scene(0, 4, layout="pile")
+
+
 def test_adjacent_object_pairs_by_hand():
     ids = np.array([[1, 1, 2], [0, 3, 3]], dtype=np.uint8)
     assert degrade.adjacent_object_pairs(ids) == [(1, 2), (1, 3), (2, 3)]
@@ -409,6 +493,7 @@ def test_failed_run_leaves_no_scene(tmp_path, monkeypatch):
     (dict(num_objects=9), "num_objects"),
     (dict(without_object=5), "without_object"),
     (dict(colmap_format="json"), "colmap_format"),
+    (dict(layout="contact", num_objects=4), "contact layout needs"),
     (dict(degradation=degrade.MaskDegradation(swap_fraction=1.5)), "fractions"),
 ])
 def test_bad_configuration_is_refused(tmp_path, overrides, message):

@@ -1,5 +1,10 @@
 """Synthetic scene description: textured analytic objects (spheres, boxes, cylinders) placed so
-that they touch and occlude each other on a ground disc, and the orbit of pinhole cameras."""
+that they touch and occlude each other on a ground disc, and the orbit of pinhole cameras.
+
+Two layouts: "scatter" stands every object on the ground, each touching an earlier one; "contact"
+adds the contacts of real tabletops (what object boundaries are hard on): an object stacked on a
+box, a ball nested in the top of a pot (the two surfaces meet in a crease), and a thin rod leaning
+on a box's top edge (a thin handle), then scatters the rest around them."""
 
 import dataclasses
 import math
@@ -11,6 +16,8 @@ import numpy as np
 from utils.graphics_utils import fov2focal, look_at_world_to_camera
 
 SHAPES = ("sphere", "box", "cylinder")
+LAYOUTS = ("scatter", "contact")
+CONTACT_GROUP_OBJECTS = 5      # base box, its stacked object, pot, nested ball, leaning rod
 # Texture kind -> the adjective used in prompts.
 TEXTURE_ADJECTIVES = {"checker": "checkered", "stripes": "striped", "noise": "mottled"}
 # One distinct colour per object keeps the prompts unique; it also bounds the object count.
@@ -44,15 +51,17 @@ class Texture:
 
 @dataclass
 class SceneObject:
-    """An object resting on the ground. `half_size` is (r, r, r) for a sphere, the half extents
-    for a box and (r, r, half height) for a cylinder (axis along z); `yaw` turns it about the
-    vertical axis through `center` (and its texture with it)."""
+    """An object. `half_size` is (r, r, r) for a sphere, the half extents for a box and
+    (r, r, half height) for a cylinder (axis along local z); local points map to the world by
+    `rotation_matrix(self) @ p + center`: `tilt` turns the object about its local x axis (a
+    leaning rod), then `yaw` about the vertical through `center` (the texture turns with it)."""
     object_id: int
     shape: str
     center: np.ndarray        # (3,)
     half_size: np.ndarray     # (3,)
     yaw: float                # radians
     texture: Texture
+    tilt: float = 0.0         # radians
 
     @property
     def prompt(self) -> str:
@@ -130,26 +139,132 @@ def _footprint_radius(obj: SceneObject) -> float:
     return float(obj.half_size[:2].mean())
 
 
-def _place_objects(objects: list[SceneObject], rng: np.random.Generator,
-                   max_attempts: int = 1000) -> None:
-    """Move objects so that each touches an earlier one and none sinks deep into another: each
-    new object is set at 0.95 of the summed footprint radii from a random earlier one."""
-    for i in range(1, len(objects)):
-        radius = _footprint_radius(objects[i])
+Footprint = tuple  # (xy (2,), radius): a disc on the ground that other objects must not sink into
+
+
+def _place_on_ground(objects: list[SceneObject], anchors: list[Footprint], obstacles: list[Footprint],
+                     rng: np.random.Generator, max_attempts: int = 1000) -> None:
+    """Stand each object on the ground touching a random one of `anchors` (at 0.95 of the summed
+    footprint radii) without sinking deep into any of `obstacles` (0.85); each placed object
+    joins both lists (which may be one list)."""
+    for obj in objects:
+        radius = _footprint_radius(obj)
         for _ in range(max_attempts):
-            anchor = objects[rng.integers(i)]
+            anchor_xy, anchor_radius = anchors[rng.integers(len(anchors))]
             angle = rng.uniform(0.0, 2 * math.pi)
-            xy = anchor.center[:2] + 0.95 * (radius + _footprint_radius(anchor)) * np.array(
-                [math.cos(angle), math.sin(angle)])
-            if all(np.linalg.norm(xy - other.center[:2]) >= 0.85 * (radius + _footprint_radius(other))
-                   for other in objects[:i] if other is not anchor):
-                objects[i].center[:2] = xy
+            xy = anchor_xy + 0.95 * (radius + anchor_radius) * np.array([math.cos(angle), math.sin(angle)])
+            if all(np.linalg.norm(xy - other_xy) >= 0.85 * (radius + other_radius)
+                   for other_xy, other_radius in obstacles):
+                obj.center[:2] = xy
                 break
         else:
-            raise RuntimeError(f"could not place object {objects[i].object_id} after {max_attempts} attempts")
+            raise RuntimeError(f"could not place object {obj.object_id} after {max_attempts} attempts")
+        anchors.append((obj.center[:2], radius))
+        if obstacles is not anchors:
+            obstacles.append((obj.center[:2], radius))
+
+
+def _centre_on_ground(objects: list[SceneObject]) -> None:
     centroid = np.mean([obj.center[:2] for obj in objects], axis=0)
     for obj in objects:
         obj.center[:2] -= centroid
+
+
+def _scatter_layout(objects: list[SceneObject], rng: np.random.Generator) -> None:
+    """Every object on the ground, each touching an earlier one (the first stays at the origin)."""
+    placed = [(objects[0].center[:2], _footprint_radius(objects[0]))]
+    _place_on_ground(objects[1:], placed, placed, rng)
+    _centre_on_ground(objects)
+
+
+def _yaw_rotation(yaw: float, vector: np.ndarray) -> np.ndarray:
+    c, s = math.cos(yaw), math.sin(yaw)
+    return np.array([c * vector[0] - s * vector[1], s * vector[0] + c * vector[1]])
+
+
+def _leaning_rod(object_id: int, color_name: str, base: SceneObject, away_from: np.ndarray,
+                 rng: np.random.Generator) -> SceneObject:
+    """A thin cylinder standing on the ground and leaning on the top edge of the box `base`, on
+    the face whose outward normal points most nearly along `away_from` (2,). In the face's frame
+    (n out of the face, z up) the rod's axis is u = (-sin a, cos a) at lean a from the vertical;
+    its foot stands at distance d from the face, chosen so that the axis passes at the rod's
+    radius r outside the edge (n = 0, z = T): with w = (cos a, sin a) the axis' outward normal,
+    (edge - foot) . w = -d cos a + (T - r sin a) sin a = -r, so d = ((T - r sin a) sin a + r) / cos a.
+    Every point of the box is then at least r from the axis: the rod rests on the edge."""
+    faces = [k * math.pi / 2 for k in range(4)]
+    normals = [_yaw_rotation(base.yaw + phi, np.array([1.0, 0.0])) for phi in faces]
+    face = int(np.argmax([normal @ away_from for normal in normals]))
+    half_normal = base.half_size[face % 2]          # faces 0, 2 are +-x of the box, 1, 3 are +-y
+    half_tangent = base.half_size[1 - face % 2]
+    radius, lean = rng.uniform(0.03, 0.045), rng.uniform(0.45, 0.65)
+    top = base.center[2] + base.half_size[2]
+    distance = ((top - radius * math.sin(lean)) * math.sin(lean) + radius) / math.cos(lean)
+    contact = distance * math.sin(lean) + (top - radius * math.sin(lean)) * math.cos(lean)
+    length = contact + rng.uniform(0.12, 0.25)      # the rod reaches past the edge it rests on
+    offset_normal = half_normal + distance - math.sin(lean) * length / 2
+    offset_tangent = rng.uniform(-0.5, 0.5) * half_tangent
+    tangent = _yaw_rotation(base.yaw + faces[face], np.array([0.0, 1.0]))
+    xy = base.center[:2] + offset_normal * normals[face] + offset_tangent * tangent
+    center = np.array([*xy, radius * math.sin(lean) + math.cos(lean) * length / 2])
+    texture = _random_texture(color_name, rng)
+    return SceneObject(object_id=object_id, shape="cylinder", center=center,
+                       half_size=np.array([radius, radius, length / 2]),
+                       yaw=base.yaw + faces[face] - math.pi / 2, texture=texture, tilt=lean)
+
+
+def _contact_layout(colors: list[str], rng: np.random.Generator) -> list[SceneObject]:
+    """Ids 1-5: a box (1) with an object stacked on its top (2), a pot (3, a short wide cylinder)
+    touching the box with a ball (4) sunk into its top, a thin rod (5) leaning on the box's top
+    edge on the side away from the pot; ids 6.. are random objects scattered around them."""
+    base = SceneObject(1, "box", np.zeros(3), np.array([rng.uniform(0.28, 0.38), rng.uniform(0.28, 0.38),
+                                                         rng.uniform(0.14, 0.22)]),
+                       float(rng.uniform(0.0, math.pi / 2)), _random_texture(colors[0], rng))
+    base.center[2] = base.half_size[2]
+    top_shape = str(rng.choice(SHAPES))
+    if top_shape == "sphere":
+        top_half = np.full(3, rng.uniform(0.13, 0.2))
+    elif top_shape == "box":
+        top_half = np.array([rng.uniform(0.1, 0.16), rng.uniform(0.1, 0.16), rng.uniform(0.08, 0.15)])
+    else:
+        top_radius = rng.uniform(0.1, 0.16)
+        top_half = np.array([top_radius, top_radius, rng.uniform(0.12, 0.2)])
+    slack = np.maximum(base.half_size[:2] - top_half[:2], 0.0) * 0.6
+    top_xy = _yaw_rotation(base.yaw, rng.uniform(-1.0, 1.0, size=2) * slack)
+    stacked = SceneObject(2, top_shape, np.array([*top_xy, 2 * base.half_size[2] + top_half[2]]), top_half,
+                          float(rng.uniform(0.0, math.pi / 2)), _random_texture(colors[1], rng))
+    pot_radius, pot_half_height = rng.uniform(0.24, 0.3), rng.uniform(0.12, 0.18)
+    angle = rng.uniform(0.0, 2 * math.pi)
+    direction = np.array([math.cos(angle), math.sin(angle)])
+    pot_xy = 0.95 * (_footprint_radius(base) + pot_radius) * direction
+    pot = SceneObject(3, "cylinder", np.array([*pot_xy, pot_half_height]),
+                      np.array([pot_radius, pot_radius, pot_half_height]),
+                      float(rng.uniform(0.0, math.pi / 2)), _random_texture(colors[2], rng))
+    ball_radius = rng.uniform(0.6, 0.8) * pot_radius
+    # Centre 0.35 radii above the pot's top: the ball meets the top in a circle inside its rim.
+    ball = SceneObject(4, "sphere", np.array([*pot_xy, 2 * pot_half_height + 0.35 * ball_radius]),
+                       np.full(3, ball_radius), float(rng.uniform(0.0, math.pi / 2)),
+                       _random_texture(colors[3], rng))
+    rod = _leaning_rod(5, colors[4], base, -direction, rng)
+    objects = [base, stacked, pot, ball, rod]
+    rod_reach = math.sin(rod.tilt) * rod.half_size[2] + rod.half_size[0]
+    anchors = [(base.center[:2], _footprint_radius(base)), (pot.center[:2], pot_radius)]
+    obstacles = [*anchors, (rod.center[:2], rod_reach)]
+    shapes = [SHAPES[i] for i in rng.permutation(len(SHAPES))]
+    rest = [_random_object(k + 1, shapes[k % len(shapes)], colors[k], rng)
+            for k in range(CONTACT_GROUP_OBJECTS, len(colors))]
+    _place_on_ground(rest, anchors, obstacles, rng)
+    objects += rest
+    _centre_on_ground(objects)
+    return objects
+
+
+def rotation_matrix(obj: SceneObject) -> np.ndarray:
+    """(3, 3) world-from-local rotation: about local x by `tilt`, then about z by `yaw`."""
+    cy, sy = math.cos(obj.yaw), math.sin(obj.yaw)
+    ct, st = math.cos(obj.tilt), math.sin(obj.tilt)
+    yaw = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
+    tilt = np.array([[1.0, 0.0, 0.0], [0.0, ct, -st], [0.0, st, ct]])
+    return yaw @ tilt
 
 
 def circumradius(obj: SceneObject) -> float:
@@ -170,18 +285,29 @@ def objects_bounding_sphere(objects: list[SceneObject]) -> tuple[np.ndarray, flo
     return center, float(radius)
 
 
-def build_scene(seed: int, num_objects: int, ground_texture: str = "checker") -> SceneGeometry:
-    """The scene of `seed`: `num_objects` objects with ids 1..num_objects, shapes cycling through
-    a shuffled `SHAPES` so that every shape appears when there are at least three objects.
-    `ground_texture` is "checker" (GROUND_TEXTURE) or "noise" (`noise_ground_texture`)."""
+def build_scene(seed: int, num_objects: int, ground_texture: str = "checker",
+                layout: str = "scatter") -> SceneGeometry:
+    """The scene of `seed`: `num_objects` objects with ids 1..num_objects. "scatter": shapes
+    cycling through a shuffled `SHAPES` so that every shape appears when there are at least three
+    objects, all on the ground; "contact" (at least CONTACT_GROUP_OBJECTS objects): stacked,
+    nested and leaning objects first (`_contact_layout`). `ground_texture` is "checker"
+    (GROUND_TEXTURE) or "noise" (`noise_ground_texture`)."""
     if not 1 <= num_objects <= MAX_OBJECTS:
         raise ValueError(f"num_objects must be in 1..{MAX_OBJECTS} (one palette colour each), got {num_objects}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got '{layout}'")
+    if layout == "contact" and num_objects < CONTACT_GROUP_OBJECTS:
+        raise ValueError(f"the contact layout needs at least {CONTACT_GROUP_OBJECTS} objects, got {num_objects}")
     rng = np.random.default_rng([seed, 0])
-    shapes = [SHAPES[i] for i in rng.permutation(len(SHAPES))]
-    colors = rng.permutation(list(PALETTE))[:num_objects]
-    objects = [_random_object(k + 1, shapes[k % len(shapes)], str(colors[k]), rng)
-               for k in range(num_objects)]
-    _place_objects(objects, rng)
+    if layout == "contact":
+        colors = [str(c) for c in rng.permutation(list(PALETTE))[:num_objects]]
+        objects = _contact_layout(colors, rng)
+    else:
+        shapes = [SHAPES[i] for i in rng.permutation(len(SHAPES))]
+        colors = rng.permutation(list(PALETTE))[:num_objects]
+        objects = [_random_object(k + 1, shapes[k % len(shapes)], str(colors[k]), rng)
+                   for k in range(num_objects)]
+        _scatter_layout(objects, rng)
     _, radius = objects_bounding_sphere(objects)
     ground = noise_ground_texture(np.random.default_rng([seed, 3])) if ground_texture == "noise" else None
     return SceneGeometry(objects=objects, ground_radius=GROUND_RADIUS_FACTOR * radius, ground_texture=ground)

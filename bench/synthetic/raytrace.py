@@ -17,6 +17,7 @@ from bench.synthetic.objects import (
     camera_rays,
     circumradius,
     objects_bounding_sphere,
+    rotation_matrix,
     subpixel_offsets,
 )
 
@@ -84,20 +85,14 @@ def _intersect_cylinder(o: np.ndarray, d: np.ndarray, half_size: np.ndarray) -> 
 INTERSECTORS = {"sphere": _intersect_sphere, "box": _intersect_box, "cylinder": _intersect_cylinder}
 
 
-def _yaw_matrix(yaw: float) -> np.ndarray:
-    """Rotation (3, 3) about z: world = R @ local."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
 def _to_local(obj: SceneObject, points: np.ndarray) -> np.ndarray:
     """World points (N, 3) -> the object's local frame (row vectors: R^T (p - c))."""
-    return (points - obj.center) @ _yaw_matrix(obj.yaw)
+    return (points - obj.center) @ rotation_matrix(obj)
 
 
 def _object_distances(obj: SceneObject, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
     local_origins = _to_local(obj, origins)
-    local_directions = directions @ _yaw_matrix(obj.yaw)
+    local_directions = directions @ rotation_matrix(obj)
     return INTERSECTORS[obj.shape](local_origins, local_directions, obj.half_size)
 
 
@@ -201,7 +196,7 @@ def trace(scene: SceneGeometry, origins: np.ndarray, directions: np.ndarray) -> 
     for obj in scene.objects:
         selected = hit[labels[hit] == obj.object_id]
         local_points = _to_local(obj, points[selected])
-        normals[selected] = _surface_normals(obj, local_points) @ _yaw_matrix(obj.yaw).T
+        normals[selected] = _surface_normals(obj, local_points) @ rotation_matrix(obj).T
         albedo[selected] = texture_colors(obj.texture, local_points)
     return RayHits(labels=labels, points=points, normals=normals, albedo=albedo)
 

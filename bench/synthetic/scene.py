@@ -36,7 +36,9 @@ import numpy as np
 
 from bench.synthetic.degrade import MaskDegradation, degrade_masks
 from bench.synthetic.objects import (
+    CONTACT_GROUP_OBJECTS,
     GROUND_TEXTURES,
+    LAYOUTS,
     MAX_OBJECTS,
     PinholeCamera,
     SceneGeometry,
@@ -83,6 +85,7 @@ class SyntheticSceneConfig:
     degradation: MaskDegradation = field(default_factory=MaskDegradation)
     without_object: Optional[int] = None   # render the same views with this object removed
     ground_texture: str = "checker"         # "checker" | "noise" (SfM-friendly, see noise_ground_texture)
+    layout: str = "scatter"                 # "scatter" | "contact" (stacked, nested, leaning: objects.LAYOUTS)
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -105,6 +108,9 @@ class SyntheticSceneConfig:
             (self.without_object is None or 1 <= self.without_object <= self.num_objects,
              f"without_object must be an object id in 1..{self.num_objects}"),
             (self.ground_texture in GROUND_TEXTURES, f"ground_texture must be one of {GROUND_TEXTURES}"),
+            (self.layout in LAYOUTS, f"layout must be one of {LAYOUTS}"),
+            (self.layout != "contact" or self.num_objects >= CONTACT_GROUP_OBJECTS,
+             f"the contact layout needs num_objects >= {CONTACT_GROUP_OBJECTS}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -148,6 +154,7 @@ def scene_meta(config: SyntheticSceneConfig, scene: SceneGeometry, cameras: list
         "config": dataclasses.asdict(config),
         "objects": [{"id": obj.object_id, "prompt": obj.prompt, "shape": obj.shape,
                      "center": obj.center.tolist(), "half_size": obj.half_size.tolist(), "yaw": obj.yaw,
+                     "tilt": obj.tilt,
                      "texture": _array_lists(dataclasses.asdict(obj.texture))} for obj in scene.objects],
         "removed_object": config.without_object,
         "ground_radius": scene.ground_radius,
@@ -165,7 +172,7 @@ def scene_meta(config: SyntheticSceneConfig, scene: SceneGeometry, cameras: list
 def scene_geometry(config: SyntheticSceneConfig) -> tuple[SceneGeometry, list[PinholeCamera]]:
     """The objects and cameras of `config`. Cameras come from the full scene, so that a scene
     without an object has the same views."""
-    full_scene = build_scene(config.seed, config.num_objects, config.ground_texture)
+    full_scene = build_scene(config.seed, config.num_objects, config.ground_texture, config.layout)
     cameras = orbit_cameras(full_scene, config.num_views, config.width, config.height, config.fov_x_deg,
                             config.elevation_deg, config.elevation_wave_deg)
     scene = full_scene if config.without_object is None else remove_object(full_scene, config.without_object)
