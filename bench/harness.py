@@ -16,11 +16,20 @@ Grounded-SAM's detection); `"prompt_protocol": "prompt_ids"` uses the scene's pr
 (manual selection, Table 2). Output folder:
 
     <out>/scenes/<scene>/              the synthetic scenes
-    <out>/runs/<scene>/<method>/       model folder, log.txt and done.json (the done-marker)
+    <out>/runs/<scene>/seed_<k>/<method>/   model folder, log.txt and done.json (the done-marker)
+    <out>/runs/<scene>/seed_<k>/prefix/     the shared prefix (with "shared_prefix_iterations")
     <out>/results/                     tables.md, table1.csv, table4.csv, table3.md/.csv,
                                        per_prompt.csv, details.md, results.json, runs.json,
                                        plot.png, overlays/<scene>__<method>.png, overlays.png,
-                                       summary.md
+                                       summary.md; with several seeds also seeds.md, seeds.csv and
+                                       seeds_plot.png (means over seeds with 95 % t intervals,
+                                       differences to Gaussian Grouping paired by seed)
+
+Seeds: `"seeds": [0, 1, 2]` trains every (scene, method) once per training seed; the per-prompt
+files and Table 1 / 4 are the first seed's, seeds.md has the statistics. `"shared_prefix_iterations"`
+(at most where IGD and LA-KNN start, so every method trains the same until then) trains each
+(scene, seed) once to that iteration and continues every method from its checkpoint: training is
+exactly resumable, so the result is the one of a run from scratch, at less cost.
 
 Resumable: a run whose done.json exists and matches the current settings is skipped; any other
 run folder is deleted and the run starts over. The marker is written atomically, last.
@@ -40,11 +49,14 @@ from typing import Callable
 
 import numpy as np
 
+from bench import seed_statistics
 from bench.executors import LocalExecutor, make_executor
+from bench.seed_statistics import RECONSTRUCTION, REFERENCE_METHOD, SEGMENTATION, RunResult, SeedResults
 from bench.synthetic.degrade import MaskDegradation
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene
 from evaluation.image_metrics import folder_psnr_ssim
 from evaluation.lerf_eval import (
+    ABLATION_VARIANTS,
     BenchmarkEvaluation,
     EvalEntry,
     Metric,
@@ -53,6 +65,7 @@ from evaluation.lerf_eval import (
     evaluate_folder,
     write_text_atomic,
 )
+from training.run_logger import read_metric
 from utils.atomic_io import atomic_path, write_json_atomic
 from utils.image_io import read_rgb
 
@@ -105,7 +118,8 @@ class Preset:
     prompt_protocol: str = "reference_masks"
     ioa_threshold: float = 0.7
     mask_threshold: float = 0.2
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)
+    shared_prefix_iterations: int | None = None
 
     @property
     def iterations(self) -> int:
@@ -113,16 +127,32 @@ class Preset:
 
 
 @dataclass(frozen=True)
-class RunSpec:
-    """One (scene, method) of a suite, with its folders."""
+class PrefixSpec:
+    """The training of one (scene, seed) to `shared_prefix_iterations`, shared by its methods."""
     scene: SceneSpec
-    method: MethodSpec
+    seed: int
     scene_dir: str
     run_dir: str
 
     @property
     def label(self) -> str:
-        return f"{self.scene.name} / {self.method.name}"
+        return f"{self.scene.name} / seed {self.seed} / prefix"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (scene, method, seed) of a suite, with its folders; `prefix` is the shared prefix it
+    continues (None: trained from scratch)."""
+    scene: SceneSpec
+    method: MethodSpec
+    seed: int
+    scene_dir: str
+    run_dir: str
+    prefix: PrefixSpec | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.scene.name} / {self.method.name} / seed {self.seed}"
 
 
 # ----------------------------------------------------------------------------- presets
@@ -165,7 +195,7 @@ def load_preset(name_or_path: str) -> Preset:
             raise ValueError(f"preset {path} is not valid JSON ({err})") from None
     required = {"description", "train_config", "methods", "scenes"}
     optional = {"ablation_methods", "scene_defaults", "prompt_protocol", "ioa_threshold",
-                "mask_threshold", "seed"}
+                "mask_threshold", "seed", "seeds", "shared_prefix_iterations"}
     if missing := required - set(data):
         raise ValueError(f"preset {path}: missing keys {sorted(missing)}")
     if unknown := set(data) - required - optional:
@@ -193,20 +223,43 @@ def load_preset(name_or_path: str) -> Preset:
                                                                  f"preset {path}, scene '{name}'")))
     if len({s.name for s in scenes}) != len(scenes):
         raise ValueError(f"preset {path}: scene names must be unique")
+    if "seed" in data and "seeds" in data:
+        raise ValueError(f"preset {path}: give \"seed\" or \"seeds\", not both")
+    seeds = data.get("seeds", [data.get("seed", 0)])
+    if not seeds or not all(isinstance(k, int) for k in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"preset {path}: \"seeds\" must be a non-empty list of distinct integers")
+    prefix = data.get("shared_prefix_iterations")
+    if prefix is not None:
+        first_difference = min(int(schedule.get("igd_from_iter", 0)), int(schedule.get("laknn_from_iter", 0)))
+        if not isinstance(prefix, int) or not 0 < prefix <= first_difference:
+            raise ValueError(f"preset {path}: shared_prefix_iterations must be an integer in 1..{first_difference} "
+                             f"(where the training config starts IGD or LA-KNN), got {prefix}")
     return Preset(name=os.path.splitext(os.path.basename(path))[0], description=data["description"],
                   train_config=train_config, schedule=schedule, methods=methods,
                   ablation_methods=ablations, scenes=scenes,
                   prompt_protocol=data.get("prompt_protocol", "reference_masks"),
                   ioa_threshold=float(data.get("ioa_threshold", 0.7)),
-                  mask_threshold=float(data.get("mask_threshold", 0.2)), seed=int(data.get("seed", 0)))
+                  mask_threshold=float(data.get("mask_threshold", 0.2)), seeds=tuple(seeds),
+                  shared_prefix_iterations=prefix)
+
+
+def plan_prefixes(preset: Preset, out_dir: str) -> list[PrefixSpec]:
+    """The shared prefix of every (scene, seed), none without `shared_prefix_iterations`."""
+    if preset.shared_prefix_iterations is None:
+        return []
+    return [PrefixSpec(scene, seed, os.path.join(out_dir, "scenes", scene.name),
+                       os.path.join(out_dir, "runs", scene.name, f"seed_{seed}", "prefix"))
+            for scene in preset.scenes for seed in preset.seeds]
 
 
 def plan_runs(preset: Preset, out_dir: str, ablations: bool) -> list[RunSpec]:
-    """Every (scene, method) of the preset, scenes outermost."""
+    """Every (scene, method, seed) of the preset: scenes outermost, then seeds, then methods."""
     names = preset.methods + [m for m in preset.ablation_methods if ablations and m not in preset.methods]
-    return [RunSpec(scene, METHODS[m], os.path.join(out_dir, "scenes", scene.name),
-                    os.path.join(out_dir, "runs", scene.name, m))
-            for scene in preset.scenes for m in names]
+    prefixes = {(p.scene.name, p.seed): p for p in plan_prefixes(preset, out_dir)}
+    return [RunSpec(scene, METHODS[m], seed, os.path.join(out_dir, "scenes", scene.name),
+                    os.path.join(out_dir, "runs", scene.name, f"seed_{seed}", m),
+                    prefixes.get((scene.name, seed)))
+            for scene in preset.scenes for seed in preset.seeds for m in names]
 
 
 # ----------------------------------------------------------------------------- scenes
@@ -245,16 +298,21 @@ class RunFailed(RuntimeError):
     """A step of a run exited with an error; the message names the log."""
 
 
-def fingerprint(run: RunSpec, preset: Preset) -> str:
-    """Hash of everything that decides a run's result: a done-marker with another one is stale."""
-    content = {"scene": json_normalised(dataclasses.asdict(run.scene.config)),
-               "method": dataclasses.asdict(run.method), "schedule": preset.schedule, "seed": preset.seed,
-               "prompt_protocol": preset.prompt_protocol, "ioa_threshold": preset.ioa_threshold,
-               "mask_threshold": preset.mask_threshold}
+Spec = RunSpec | PrefixSpec
+
+
+def fingerprint(run: Spec, preset: Preset) -> str:
+    """Hash of everything that decides a run's (or prefix's) result: a done-marker with another
+    one is stale."""
+    content = {"scene": json_normalised(dataclasses.asdict(run.scene.config)), "schedule": preset.schedule,
+               "seed": run.seed, "prefix_iterations": preset.shared_prefix_iterations}
+    if isinstance(run, RunSpec):
+        content.update({"method": dataclasses.asdict(run.method), "prompt_protocol": preset.prompt_protocol,
+                        "ioa_threshold": preset.ioa_threshold, "mask_threshold": preset.mask_threshold})
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def read_done(run: RunSpec) -> dict | None:
+def read_done(run: Spec) -> dict | None:
     path = os.path.join(run.run_dir, DONE_MARKER)
     if not os.path.isfile(path):
         return None
@@ -262,12 +320,12 @@ def read_done(run: RunSpec) -> dict | None:
         return json.load(fh)
 
 
-def is_done(run: RunSpec, preset: Preset) -> bool:
+def is_done(run: Spec, preset: Preset) -> bool:
     done = read_done(run)
     return done is not None and done.get("fingerprint") == fingerprint(run, preset)
 
 
-def write_done(run: RunSpec, preset: Preset, summary: dict) -> None:
+def write_done(run: Spec, preset: Preset, summary: dict) -> None:
     write_json_atomic(os.path.join(run.run_dir, DONE_MARKER),
                       {"fingerprint": fingerprint(run, preset), **summary})
 
@@ -293,47 +351,73 @@ def run_command(args: list[str], log_path: str, threads: int) -> float:
     return time.perf_counter() - start
 
 
-def execute_run(run: RunSpec, preset: Preset, threads: int = 0, device: str = "auto") -> dict:
-    """Train, render and evaluate one run from scratch on `device` (train.py / render.py's
-    --device); returns its summary (for done.json)."""
+def prefix_checkpoint(prefix: PrefixSpec, preset: Preset) -> str:
+    return os.path.join(prefix.run_dir, f"chkpnt{preset.shared_prefix_iterations}.pth")
+
+
+def fresh_run_folder(run: Spec) -> str:
+    """Empty `run.run_dir` (an unfinished run's partial outputs are not trusted); its log path."""
     if os.path.isdir(run.run_dir):
-        shutil.rmtree(run.run_dir)   # an unfinished run: its partial outputs are not trusted
+        shutil.rmtree(run.run_dir)
     os.makedirs(run.run_dir)
-    log = os.path.join(run.run_dir, LOG_FILE)
+    return os.path.join(run.run_dir, LOG_FILE)
+
+
+def train_command(run: Spec, preset: Preset, threads: int, device: str) -> list[str]:
+    """train.py's arguments for a prefix (to its checkpoint) or a run (from its prefix, if any)."""
+    args = ["train.py", "-s", run.scene_dir, "-m", run.run_dir, "--config_file", preset.train_config,
+            "--eval", "--seed", str(run.seed), "--quiet", "--device", device,
+            *(["--threads", str(threads)] if threads > 0 else [])]
+    if isinstance(run, PrefixSpec):
+        iterations = str(preset.shared_prefix_iterations)
+        return args + ["--iterations", iterations, "--checkpoint_iterations", iterations]
+    if run.prefix is not None:
+        args += ["--start_checkpoint", prefix_checkpoint(run.prefix, preset)]
+    return args + run.method.train_flags
+
+
+def execute_prefix(prefix: PrefixSpec, preset: Preset, threads: int = 0, device: str = "auto") -> dict:
+    """Train one (scene, seed) to the shared prefix's checkpoint; returns its summary."""
+    log = fresh_run_folder(prefix)
+    seconds = run_command(train_command(prefix, preset, threads, device), log, threads)
+    return {"scene": prefix.scene.name, "seed": prefix.seed, "seconds": {"train": seconds}}
+
+
+def execute_run(run: RunSpec, preset: Preset, threads: int = 0, device: str = "auto") -> dict:
+    """Train (from its prefix when it has one), render and evaluate one run on `device`
+    (train.py / render.py's --device); returns its summary (for done.json). With a prefix,
+    `seconds.train` is the continuation's time (the prefix's is in its own done.json)."""
+    log = fresh_run_folder(run)
     view = reference_view(run.scene_dir)
-    thread_flags = ["--threads", str(threads)] if threads > 0 else []
-    device_flags = ["--device", device]
-    seconds = {"train": run_command(
-        ["train.py", "-s", run.scene_dir, "-m", run.run_dir, "--config_file", preset.train_config,
-         "--eval", "--seed", str(preset.seed), "--quiet", *thread_flags, *device_flags,
-         *run.method.train_flags],
-        log, threads)}
+    seconds = {"train": run_command(train_command(run, preset, threads, device), log, threads)}
     if preset.prompt_protocol == "reference_masks":
         prompt_flags = ["--reference_masks", os.path.join(run.scene_dir, "test_mask", view),
                         "--reference_view", view, "--ioa_threshold", str(preset.ioa_threshold)]
     else:
         prompt_flags = ["--prompt_ids", os.path.join(run.scene_dir, "prompts.json")]
     seconds["render"] = run_command(
-        ["render.py", "-m", run.run_dir, "--skip_train", "--quiet", "--boundary_overlay", *device_flags,
+        ["render.py", "-m", run.run_dir, "--skip_train", "--quiet", "--boundary_overlay", "--device", device,
          "--mask_threshold", str(preset.mask_threshold), *prompt_flags], log, threads)
     result_dir = prediction_dir(run, preset)
     segmentation = evaluate_folder(os.path.join(run.scene_dir, "test_mask"),
                                    os.path.join(result_dir, "test_mask"))
     recon = folder_psnr_ssim(os.path.join(result_dir, "renders"), os.path.join(result_dir, "gt"))
-    return {"scene": run.scene.name, "method": run.method.name, "reference_view": view,
+    gaussians = read_metric(run.run_dir, "train/num_gaussians", preset.iterations)
+    return {"scene": run.scene.name, "method": run.method.name, "seed": run.seed, "reference_view": view,
             "seconds": seconds, "miou": segmentation.miou, "mbiou": segmentation.mbiou,
-            "psnr": recon["psnr"], "ssim": recon["ssim"]}
+            "psnr": recon["psnr"], "ssim": recon["ssim"],
+            "gaussians": None if gaussians is None else int(gaussians)}
 
 
-Runner = Callable[[RunSpec], dict]
+Runner = Callable[[Spec], dict]
 
 
-def run_pending(runs: list[RunSpec], preset: Preset, runner: Runner, jobs: int = 1,
-                log: Callable[[str], None] = print, executor=None) -> dict[str, list[RunSpec]]:
-    """Run every run that is not done, `jobs` at a time on the local pool or on `executor`
-    (`bench.executors`); write each done-marker here after its run returns. A failing run is
-    reported and gets no marker. Returns the runs by outcome: `skipped`, `finished`, `failed`."""
-    outcome: dict[str, list[RunSpec]] = {"skipped": [], "finished": [], "failed": []}
+def run_pending(runs: list[Spec], preset: Preset, runner: Runner, jobs: int = 1,
+                log: Callable[[str], None] = print, executor=None) -> dict[str, list[Spec]]:
+    """Run every run (or prefix) that is not done, `jobs` at a time on the local pool or on
+    `executor` (`bench.executors`); write each done-marker here after its run returns. A failing
+    run is reported and gets no marker. Returns the runs by outcome: `skipped`, `finished`, `failed`."""
+    outcome: dict[str, list[Spec]] = {"skipped": [], "finished": [], "failed": []}
     pending = []
     for run in runs:
         if is_done(run, preset):
@@ -472,12 +556,14 @@ def scene_rows(preset: Preset) -> list[str]:
     return lines
 
 
-def timing_rows(runs: list[RunSpec]) -> list[str]:
+def timing_rows(runs: list[Spec]) -> list[str]:
     lines = ["| run | train (s) | render (s) |", "|:--|--:|--:|"]
     for run in runs:
         done = read_done(run)
         if done is not None:
-            lines.append(f"| {run.label} | {done['seconds']['train']:.0f} | {done['seconds']['render']:.0f} |")
+            render = done["seconds"].get("render")
+            lines.append(f"| {run.label} | {done['seconds']['train']:.0f} | "
+                         f"{'' if render is None else f'{render:.0f}'} |")
     return lines
 
 
@@ -487,9 +573,51 @@ def display_path(path: str) -> str:
     return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
 
 
+def seed_results(runs: list[RunSpec]) -> SeedResults:
+    """The finished runs' scores (from their done-markers)."""
+    results = []
+    for run in runs:
+        done = read_done(run)
+        if done is not None and "miou" in done:
+            results.append(RunResult(run.scene.name, run.method.name, run.seed, done["miou"], done["mbiou"],
+                                     done["psnr"], done["ssim"], done.get("gaussians"),
+                                     done["seconds"]["train"]))
+    return SeedResults(results)
+
+
+def write_seed_statistics(runs: list[RunSpec], preset: Preset, results_dir: str) -> list[str]:
+    """seeds.md, seeds.csv and seeds_plot.png; returns seeds.md's lines (empty with no finished run)."""
+    results = seed_results(runs)
+    if not results.results:
+        return []
+    labels = {m: [ABLATION_VARIANTS[(METHODS[m].igd, METHODS[m].laknn)], m] for m in results.methods}
+    order = list(ABLATION_VARIANTS)
+    ablation_order = sorted(results.methods, key=lambda m: order.index((METHODS[m].igd, METHODS[m].laknn)))
+    main = [m for m in preset.methods if m in results.methods]
+    lines = [f"### Over {len(results.seeds)} training seeds ({', '.join(map(str, results.seeds))}): "
+             "mean +- 95 % t interval", "",
+             "Table 1 layout, mIoU / mBIoU (%):", "", seed_statistics.metric_table(results, main, SEGMENTATION), ""]
+    if len(ablation_order) > len(main):
+        lines += ["Table 4 layout (ablation), mIoU / mBIoU (%):", "",
+                  seed_statistics.metric_table(results, ablation_order, SEGMENTATION, labels,
+                                               ("variant", "method")), ""]
+    lines += ["Table 3 layout, reconstruction of the test views, PSNR (dB) / SSIM:", "",
+              seed_statistics.metric_table(results, ablation_order, RECONSTRUCTION), ""]
+    if REFERENCE_METHOD in results.methods and len(results.methods) > 1:
+        lines += [f"Difference to {REFERENCE_METHOD}, paired by scene and seed (points; dB; Gaussians at the "
+                  "end and training time relative, %):", "", seed_statistics.difference_table(results), ""]
+    write_text_atomic(os.path.join(results_dir, "seeds.md"), "\n".join(lines) + "\n")
+    write_text_atomic(os.path.join(results_dir, "seeds.csv"), seed_statistics.runs_csv(results))
+    seed_statistics.plot(results, os.path.join(results_dir, "seeds_plot.png"))
+    return lines + [f"Plot: `{display_path(os.path.join(results_dir, 'seeds_plot.png'))}`", ""]
+
+
 def write_results(runs: list[RunSpec], preset: Preset, out_dir: str, command: str) -> str:
-    """Evaluate every run (missing ones score 0) and write the results folder; returns summary.md."""
+    """Evaluate every run of the first seed (missing ones score 0) and write the results folder,
+    with the statistics over seeds when there are several; returns summary.md."""
     results = os.path.join(out_dir, "results")
+    seed_lines = write_seed_statistics(runs, preset, results) if len(preset.seeds) > 1 else []
+    runs = [run for run in runs if run.seed == preset.seeds[0]]
     entries = eval_entries(runs, preset)
     benchmark = evaluate_entries(entries)
     benchmark.write(results)
@@ -503,9 +631,12 @@ def write_results(runs: list[RunSpec], preset: Preset, out_dir: str, command: st
                f"Command: `{command}`", "",
                f"Schedule: `{display_path(preset.train_config)}` ({preset.iterations} iterations); "
                f"prompts: {preset.prompt_protocol} (IoA > {preset.ioa_threshold}, mask threshold "
-               f"{preset.mask_threshold}).", "", *scene_rows(preset), "", benchmark.to_markdown(), "",
+               f"{preset.mask_threshold}).", "", *scene_rows(preset), "", *seed_lines,
+               *([f"### Seed {preset.seeds[0]} alone (per prompt: details.md)", ""] if seed_lines else []),
+               benchmark.to_markdown(), "",
                "### Table 3 style: reconstruction of the test views", "", recon.to_markdown(), "",
-               "### Time per run", "", *timing_rows(runs), "",
+               "### Time per run (with a shared prefix: its own row; the runs' train time is the continuation)",
+               "", *timing_rows(plan_prefixes(preset, out_dir) + runs), "",
                f"Plot: `{display_path(os.path.join(results, 'plot.png'))}`"]
     if overlays:
         summary.append(f"Boundary overlays: `{display_path(overlays[-1])}` and "
@@ -517,18 +648,33 @@ def write_results(runs: list[RunSpec], preset: Preset, out_dir: str, command: st
 
 def run_benchmark(preset: Preset, out_dir: str, jobs: int = 1, ablations: bool = False,
                   runner: Runner | None = None, command: str = "", device: str = "auto",
-                  executor: str = "local", ray_address: str | None = None
-                  ) -> tuple[dict[str, list[RunSpec]], str]:
-    """Make the scenes, run what is not done (on the local pool, or as Ray tasks with
-    `executor="ray"`, `ray_address` None for a local Ray), write the results folder. `runner`
-    replaces `execute_run` (tests). Returns the runs by outcome and the path of summary.md."""
+                  executor: str = "local", ray_address: str | None = None,
+                  log: Callable[[str], None] = print) -> tuple[dict[str, list[Spec]], str]:
+    """Make the scenes, run what is not done (the shared prefixes first, then the runs; on the
+    local pool, or as Ray tasks with `executor="ray"`, `ray_address` None for a local Ray), write
+    the results folder. `runner` replaces `execute_prefix` / `execute_run` (tests). Returns the
+    runs and prefixes by outcome (a run whose prefix failed is failed unrun) and summary.md."""
     out_dir = os.path.abspath(out_dir)
-    runs = plan_runs(preset, out_dir, ablations)
+    prefixes, runs = plan_prefixes(preset, out_dir), plan_runs(preset, out_dir, ablations)
     for scene in preset.scenes:
         ensure_scene(scene, os.path.join(out_dir, "scenes", scene.name))
     cores = os.cpu_count() or 1
     threads = max(1, cores // jobs) if jobs > 1 else 0
-    runner = runner or (lambda run: execute_run(run, preset, threads, device))
-    outcome = run_pending(runs, preset, runner, jobs,
-                          executor=make_executor(executor, jobs, ray_address, cpus_per_run=threads or cores))
+
+    def execute(spec: Spec) -> dict:
+        if runner is not None:
+            return runner(spec)
+        if isinstance(spec, PrefixSpec):
+            return execute_prefix(spec, preset, threads, device)
+        return execute_run(spec, preset, threads, device)
+
+    pool = make_executor(executor, jobs, ray_address, cpus_per_run=threads or cores)
+    outcome = run_pending(prefixes, preset, execute, jobs, log, executor=pool)
+    blocked = [run for run in runs if run.prefix is not None and run.prefix in outcome["failed"]]
+    for run in blocked:
+        log(f"FAILED {run.label}: its prefix failed ({run.prefix.run_dir})")
+    runnable = [run for run in runs if run not in blocked]
+    for key, done in run_pending(runnable, preset, execute, jobs, log, executor=pool).items():
+        outcome[key] += done
+    outcome["failed"] += blocked
     return outcome, write_results(runs, preset, out_dir, command)

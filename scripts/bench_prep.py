@@ -29,7 +29,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
-import scipy.stats  # noqa: E402
 
 from bench.harness import reference_view  # noqa: E402
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene  # noqa: E402
@@ -42,6 +41,7 @@ from bench.synthetic.segmenter_masks import (  # noqa: E402
 )
 from evaluation.lerf_eval import evaluate_folder  # noqa: E402
 from utils.image_io import read_id_map, write_png  # noqa: E402
+from utils.statistics import format_interval  # noqa: E402
 
 SCENES = {
     "a": {"seed": 0, "num_objects": 4, "elevation_deg": 30.0},
@@ -168,11 +168,7 @@ def train_and_evaluate(name: str, out: str, mask_set: str, log: str, threads: in
 
 def mean_and_interval(values: list) -> str:
     """'mean' in %, with '+- half-width' of the 95 % t interval over seeds when there are several."""
-    mean = 100 * statistics.mean(values)
-    if len(values) < 2:
-        return f"{mean:.1f}"
-    half = 100 * scipy.stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
-    return f"{mean:.1f} +- {half:.1f}"
+    return format_interval(values, scale=100, digits=1)
 
 
 def paired_differences(training: list) -> list[tuple[str, str, list]]:

@@ -15,9 +15,9 @@ whose diagnosis JSON exists is read back.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,10 +25,10 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import scipy.stats  # noqa: E402
-
 from bench.synthetic.degrade import MaskDegradation  # noqa: E402
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene  # noqa: E402
+from training.run_logger import read_metric  # noqa: E402
+from utils.statistics import format_interval  # noqa: E402
 
 TRACKER_NOISE = MaskDegradation(jitter_px=2.0, swap_fraction=0.1, merge_fraction=0.1, blob_fraction=0.15)
 SCENES = {   # validation only: none of these seeds is a benchmark scene
@@ -55,16 +55,6 @@ def run(args: list[str], log: str) -> None:
         raise RuntimeError(f"{args[0]} failed (exit {code}); see {log}")
 
 
-def final_metric(model_dir: str, name: str, iteration: int) -> float | None:
-    """`name` at `iteration` from the run's metrics.csv, None when it is not there (unfinished)."""
-    path = os.path.join(model_dir, "metrics.csv")
-    if not os.path.isfile(path):
-        return None
-    with open(path) as fh:
-        rows = [r for r in csv.DictReader(fh) if r["name"] == name and int(r["iteration"]) == iteration]
-    return float(rows[-1]["value"]) if rows else None
-
-
 def validate_run(out: str, scene: str, seed: int, variant: str, config: str, prefix_iterations: int,
                  iterations: int) -> dict:
     """Train (unless finished), diagnose (unless done) and return one run's row."""
@@ -79,27 +69,25 @@ def validate_run(out: str, scene: str, seed: int, variant: str, config: str, pre
              "--overwrite"], prefix + ".train.log")
     model = os.path.join(runs, f"{variant}_s{seed}")
     checkpoint = os.path.join(model, f"chkpnt{iterations}.pth")
-    if final_metric(model, "test/psnr", iterations) is None or not os.path.isfile(checkpoint):
+    if read_metric(model, "test/psnr", iterations) is None or not os.path.isfile(checkpoint):
+        # An unfinished continuation starts over (--overwrite cannot go with --start_checkpoint).
+        shutil.rmtree(model, ignore_errors=True)
         run(["train.py", "-s", scene_dir, "-m", model, "--config_file", config, "--eval", "--seed", str(seed),
              "--start_checkpoint", prefix_checkpoint, "--checkpoint_iterations", str(iterations),
-             "--test_iterations", str(iterations), "--quiet", "--overwrite", *VARIANTS[variant]], model + ".train.log")
+             "--test_iterations", str(iterations), "--quiet", *VARIANTS[variant]], model + ".train.log")
     diagnosis = model + ".diagnosis.json"
     if not os.path.isfile(diagnosis):
         run(["scripts/diagnose_method.py", "-s", scene_dir, "-m", model, "--checkpoint", checkpoint,
              "--config_file", config, "--json", diagnosis], model + ".diag.md")
     with open(diagnosis) as fh:
         record = json.load(fh)
-    return {"scene": scene, "seed": seed, "variant": variant, "psnr": final_metric(model, "test/psnr", iterations),
+    return {"scene": scene, "seed": seed, "variant": variant, "psnr": read_metric(model, "test/psnr", iterations),
             "band_test": record["band_accuracy"]["test"], "band_train": record["band_accuracy"]["train"],
             "gaussians": record["gaussians"], "wrong_id_boundary": record["wrong_id_boundary"]}
 
 
 def interval(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
-    mean = scale * statistics.mean(values)
-    if len(values) < 2:
-        return f"{mean:+.{digits}f}"
-    half = scale * scipy.stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
-    return f"{mean:+.{digits}f} +- {half:.{digits}f}"
+    return format_interval(values, scale, digits, signed=True)
 
 
 def tables(rows: list[dict]) -> str:

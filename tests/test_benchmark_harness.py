@@ -12,17 +12,21 @@ import pytest
 
 from bench.harness import (
     DONE_MARKER,
+    PrefixSpec,
     RunFailed,
     ensure_scene,
+    execute_prefix,
     fingerprint,
     is_done,
     load_preset,
+    plan_prefixes,
     plan_runs,
     prediction_dir,
     read_done,
     reference_view,
     run_benchmark,
     run_pending,
+    train_command,
 )
 from evaluation.lerf_eval import read_runs_file
 from utils.image_io import write_png
@@ -36,9 +40,10 @@ def test_presets_load_and_plan():
     assert tiny.methods == small.methods == ["gaussian_grouping", "gradiseg"]
     assert tiny.iterations == 100 and small.iterations == 1500
     runs = plan_runs(small, "/out", ablations=False)
-    assert [r.label for r in runs[:2]] == ["s1_few_clean / gaussian_grouping", "s1_few_clean / gradiseg"]
+    assert [r.label for r in runs[:2]] == ["s1_few_clean / gaussian_grouping / seed 0",
+                                           "s1_few_clean / gradiseg / seed 0"]
     assert len(runs) == 6 and len(plan_runs(small, "/out", ablations=True)) == 12
-    assert runs[0].run_dir == os.path.join("/out", "runs", "s1_few_clean", "gaussian_grouping")
+    assert runs[0].run_dir == os.path.join("/out", "runs", "s1_few_clean", "seed_0", "gaussian_grouping")
     # The small suite gets harder scene by scene: more objects, lower cameras, worse masks.
     configs = [s.config for s in small.scenes]
     assert [c.num_objects for c in configs] == [3, 5, 7]
@@ -70,7 +75,7 @@ def test_bad_presets_are_named_errors(tmp_path, change, message):
 def test_run_pending_skips_done_runs_and_keeps_failures_unmarked(tmp_path):
     preset = load_preset("tiny")
     runs = plan_runs(preset, str(tmp_path), ablations=False)
-    calls, failing = [], {"three_noisy / gradiseg"}
+    calls, failing = [], {"three_noisy / gradiseg / seed 0"}
 
     def runner(run):
         calls.append(run.label)
@@ -81,14 +86,14 @@ def test_run_pending_skips_done_runs_and_keeps_failures_unmarked(tmp_path):
     quiet = lambda message: None
     first = run_pending(runs, preset, runner, jobs=2, log=quiet)
     assert len(calls) == 4 and len(first["finished"]) == 3
-    assert [r.label for r in first["failed"]] == ["three_noisy / gradiseg"]
+    assert [r.label for r in first["failed"]] == ["three_noisy / gradiseg / seed 0"]
     assert not os.path.exists(os.path.join(runs[3].run_dir, DONE_MARKER))
     assert read_done(runs[0]) == {"fingerprint": fingerprint(runs[0], preset), "miou": 0.5}
 
     calls.clear()
     failing.clear()
     second = run_pending(runs, preset, runner, log=quiet)
-    assert calls == ["three_noisy / gradiseg"] and len(second["skipped"]) == 3
+    assert calls == ["three_noisy / gradiseg / seed 0"] and len(second["skipped"]) == 3
 
     calls.clear()
     os.remove(os.path.join(runs[1].run_dir, DONE_MARKER))           # an interrupted run
@@ -124,7 +129,7 @@ def perfect_runner(preset, failing=()):
 
 def test_results_folder_from_stub_runs(tmp_path):
     preset = load_preset("tiny")
-    failing = "three_noisy / gaussian_grouping"
+    failing = "three_noisy / gaussian_grouping / seed 0"
     outcome, summary = run_benchmark(preset, str(tmp_path), runner=perfect_runner(preset, [failing]),
                                      command="test")
     assert [r.label for r in outcome["failed"]] == [failing]
@@ -149,7 +154,7 @@ def test_results_folder_from_stub_runs(tmp_path):
         ("two_clean", "gaussian_grouping", False, False), ("two_clean", "gradiseg", True, True)]
     assert os.path.samefile(entries[0].gt_dir, tmp_path / "scenes" / "two_clean" / "test_mask")
     text = open(summary).read()
-    assert "| two_clean | 0 | 2 | 9 | 48x36 |" in text and "| two_clean / gradiseg | 2 | 1 |" in text
+    assert "| two_clean | 0 | 2 | 9 | 48x36 |" in text and "| two_clean / gradiseg / seed 0 | 2 | 1 |" in text
 
     def must_not_run(run):
         assert run.label == failing, f"{run.label} was done and must be skipped"
@@ -192,7 +197,7 @@ def test_tiny_preset_end_to_end(tmp_path):
         assert (results / name).stat().st_size > 0
     assert (results / "plot.png").read_bytes()[:4] == PNG_MAGIC
     assert len(os.listdir(results / "overlays")) == 4
-    selection = json.loads((tmp_path / "runs" / "two_clean" / "gradiseg" / "test" / "ours_100" /
+    selection = json.loads((tmp_path / "runs" / "two_clean" / "seed_0" / "gradiseg" / "test" / "ours_100" /
                             "reference_selection.json").read_text())
     assert selection["ioa_threshold"] == 0.7 and selection["prompts"]
 
@@ -205,7 +210,7 @@ def _ray_runner(run):
     folder), fails one run."""
     with open(os.path.join(os.path.dirname(run.run_dir), run.run_dir.replace(os.sep, "_")[-60:] + ".ran"), "w"):
         pass
-    if run.label == "three_noisy / gradiseg":
+    if run.label == "three_noisy / gradiseg / seed 0":
         raise RunFailed("train.py exited with 1")
     return {"miou": 0.25}
 
@@ -222,8 +227,8 @@ def test_ray_executor_runs_each_run_as_a_task_and_keeps_the_bookkeeping_here(tmp
         messages = []
         outcome = run_pending(runs, preset, _ray_runner, log=messages.append,
                               executor=RayExecutor(cpus_per_run=1))
-        assert len(outcome["finished"]) == 3 and [r.label for r in outcome["failed"]] == ["three_noisy / gradiseg"]
-        assert any("FAILED three_noisy / gradiseg: train.py exited with 1" in m for m in messages), messages
+        assert len(outcome["finished"]) == 3 and [r.label for r in outcome["failed"]] == ["three_noisy / gradiseg / seed 0"]
+        assert any("FAILED three_noisy / gradiseg / seed 0: train.py exited with 1" in m for m in messages), messages
         assert all(is_done(run, preset) for run in outcome["finished"])
         assert not is_done(outcome["failed"][0], preset)
         assert len(list(tmp_path.rglob("*.ran"))) == 4
@@ -233,3 +238,118 @@ def test_ray_executor_runs_each_run_as_a_task_and_keeps_the_bookkeeping_here(tmp
         assert len(again["skipped"]) == 3 and len(again["finished"]) == 1
     finally:
         RayExecutor.shutdown()
+
+
+# ----------------------------------------------------------------------------- seeds and a shared prefix
+
+def seeded_preset(tmp_path, **changes):
+    """The tiny preset with `changes` (default: seeds 0 and 1, a prefix shared to iteration 60)."""
+    with open(os.path.join(ROOT, "config", "bench", "tiny.json")) as fh:
+        data = json.load(fh)
+    data.pop("seed")
+    data.update({"seeds": [0, 1], "shared_prefix_iterations": 60, **changes})
+    path = tmp_path / "seeded.json"
+    path.write_text(json.dumps(data))
+    return load_preset(str(path))
+
+
+def test_seeds_and_a_shared_prefix_plan_and_commands(tmp_path):
+    preset = seeded_preset(tmp_path)
+    prefixes, runs = plan_prefixes(preset, "/out"), plan_runs(preset, "/out", ablations=False)
+    assert [p.label for p in prefixes] == [f"{s} / seed {k} / prefix" for s in ("two_clean", "three_noisy")
+                                           for k in (0, 1)]
+    assert len(runs) == 8 and runs[2].label == "two_clean / gaussian_grouping / seed 1"
+    assert runs[2].run_dir == os.path.join("/out", "runs", "two_clean", "seed_1", "gaussian_grouping")
+    assert runs[2].prefix == prefixes[1] and prefixes[1].run_dir == os.path.join(
+        "/out", "runs", "two_clean", "seed_1", "prefix")
+    prefix_args = " ".join(train_command(prefixes[1], preset, threads=0, device="cpu"))
+    assert "--seed 1" in prefix_args and "--iterations 60 --checkpoint_iterations 60" in prefix_args
+    run_args = " ".join(train_command(runs[2], preset, threads=2, device="cpu"))
+    assert f"--start_checkpoint {os.path.join(prefixes[1].run_dir, 'chkpnt60.pth')}" in run_args
+    assert run_args.endswith("--no_igd --no_laknn") and "--threads 2" in run_args and "--seed 1" in run_args
+    # The fingerprint follows the seed: the same scene and method under another seed is another run.
+    assert fingerprint(runs[0], preset) != fingerprint(runs[2], preset)
+    assert "--start_checkpoint" not in train_command(plan_runs(load_preset("tiny"), "/o", False)[0],
+                                                     load_preset("tiny"), 0, "cpu")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"seed": 3}, 'give "seed" or "seeds"'),
+    ({"seeds": [0, 0]}, "distinct integers"),
+    ({"seeds": []}, "distinct integers"),
+    ({"shared_prefix_iterations": 70}, r"shared_prefix_iterations must be an integer in 1\.\.60"),
+])
+def test_bad_seed_settings_are_named_errors(tmp_path, changes, message):
+    with pytest.raises(ValueError, match=message):
+        seeded_preset(tmp_path, **changes)
+
+
+def scored_runner(preset, calls, failing=()):
+    """Prefixes succeed unless in `failing`; runs predict perfectly (perfect_runner) and report
+    scores: mBIoU 0.80 + 0.01 seed for Gaussian Grouping, 0.02 + 0.01 seed more for GradiSeg,
+    whose PSNR is 0.1 dB higher and which has 10 % more Gaussians and training time."""
+    perfect = perfect_runner(preset)
+
+    def runner(spec):
+        calls.append(spec.label)
+        if spec.label in failing:
+            raise RunFailed(f"{spec.label} exited with 1")
+        if isinstance(spec, PrefixSpec):
+            return {"seconds": {"train": 5.0}}
+        summary = perfect(spec)
+        ours = spec.method.name == "gradiseg"
+        summary.update(miou=0.9, mbiou=0.80 + 0.01 * spec.seed + (0.02 + 0.01 * spec.seed) * ours,
+                       psnr=28.0 + 0.1 * ours, ssim=0.9, gaussians=1100 if ours else 1000)
+        summary["seconds"]["train"] = 11.0 if ours else 10.0
+        return summary
+    return runner
+
+
+def test_prefixes_run_first_and_seed_statistics_are_hand_computed(tmp_path):
+    preset = seeded_preset(tmp_path)
+    calls = []
+    outcome, _ = run_benchmark(preset, str(tmp_path / "bench"), runner=scored_runner(
+        preset, calls, failing=["two_clean / seed 1 / prefix"]), log=lambda message: None)
+    assert all(c.endswith("prefix") for c in calls[:4]) and not any(c.endswith("prefix") for c in calls[4:])
+    assert len(calls) == 4 + 6          # the failed prefix's two runs are not started
+    assert sorted(r.label for r in outcome["failed"]) == [
+        "two_clean / gaussian_grouping / seed 1", "two_clean / gradiseg / seed 1", "two_clean / seed 1 / prefix"]
+
+    calls.clear()
+    outcome, summary = run_benchmark(preset, str(tmp_path / "bench"), runner=scored_runner(preset, calls),
+                                     log=lambda message: None)
+    assert sorted(calls) == ["two_clean / gaussian_grouping / seed 1", "two_clean / gradiseg / seed 1",
+                             "two_clean / seed 1 / prefix"]
+    seeds = (tmp_path / "bench" / "results" / "seeds.md").read_text()
+    # mBIoU over seeds 0, 1: 80, 81 -> 80.5 +- t(0.975, 1) 0.7071 / sqrt(2) = 80.5 +- 6.4;
+    # GradiSeg - GG: 2, 3 -> +2.5 +- 6.4 points; PSNR +0.10 +- 0.00; Gaussians and time +10 %.
+    gg_row = next(line for line in seeds.splitlines() if line.startswith("| gaussian_grouping | 90.0"))
+    assert gg_row.split(" | ")[2] == "80.5 +- 6.4"
+    diff_row = next(line for line in seeds.splitlines() if line.startswith("| gradiseg | +"))
+    cells = diff_row.strip("| ").split(" | ")
+    assert cells[1:4] == ["+0.0 +- 0.0", "+2.5 +- 6.4", "+0.10 +- 0.00"]
+    assert cells[-2:] == ["+10.0 +- 0.0", "+10.0 +- 0.0"]
+    results = tmp_path / "bench" / "results"
+    assert (results / "seeds_plot.png").read_bytes()[:4] == PNG_MAGIC
+    assert len((results / "seeds.csv").read_text().splitlines()) == 1 + 8
+    text = open(summary).read()
+    assert "Over 2 training seeds (0, 1)" in text and "### Seed 0 alone" in text
+    assert "| two_clean / seed 1 / prefix | 5 |  |" in text
+
+
+def test_a_run_continued_from_the_shared_prefix_equals_one_from_scratch(tmp_path):
+    preset = seeded_preset(tmp_path, seeds=[0])
+    prefix, run = plan_prefixes(preset, str(tmp_path))[0], plan_runs(preset, str(tmp_path), False)[1]
+    ensure_scene(run.scene, run.scene_dir)
+    execute_prefix(prefix, preset, threads=1, device="cpu")
+    continued = train_command(run, preset, threads=1, device="cpu")
+    scratch = str(tmp_path / "scratch")
+    from_scratch = [a if a != run.run_dir else scratch for a in train_command(
+        dataclasses.replace(run, prefix=None), preset, threads=1, device="cpu")]
+    os.makedirs(run.run_dir)
+    for args in (continued, from_scratch):
+        proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    ply = os.path.join("point_cloud", "iteration_100", "point_cloud.ply")
+    with open(os.path.join(run.run_dir, ply), "rb") as a, open(os.path.join(scratch, ply), "rb") as b:
+        assert a.read() == b.read()

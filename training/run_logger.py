@@ -57,6 +57,17 @@ class RunLogger:
             self._tb.flush()
 
 
+def read_metric(model_path: str, name: str, iteration: int) -> float | None:
+    """`name` logged at `iteration` in `<model_path>/metrics.csv` (the last such row: a resumed
+    run may log an iteration twice); None when the file or the row is not there."""
+    path = os.path.join(model_path, "metrics.csv")
+    if not os.path.isfile(path):
+        return None
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["name"] == name and int(r["iteration"]) == iteration]
+    return float(rows[-1]["value"]) if rows else None
+
+
 def _start_wandb(model_path: str, run_config: Optional[dict[str, Any]]):
     try:
         import wandb  # optional dependency, only with --use_wandb
