@@ -4,6 +4,8 @@
     python scripts/run_benchmark.py --preset small                 # `make bench-small`
     python scripts/run_benchmark.py --preset small --ablations     # + w/o IGD, w/o LA-KNN (Table 4)
     python scripts/run_benchmark.py --preset tiny --out /tmp/bench # 1-3 minutes: the slow test
+    python scripts/run_benchmark.py --preset contact --ablations   # `make bench-contact`: 320x240,
+                                   # objects in contact, 3 seeds, means with 95 % intervals (about 1 h)
     python scripts/run_benchmark.py --preset small --executor ray  # runs as Ray tasks (local Ray)
     python scripts/run_benchmark.py --preset small --executor ray --ray_address auto   # a cluster
 
@@ -25,7 +27,7 @@ from bench.harness import load_preset, run_benchmark  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="small",
-                        help="config/bench/<name>.json (tiny, small) or a preset file")
+                        help="config/bench/<name>.json (tiny, small, contact) or a preset file")
     parser.add_argument("--out", help="output folder (default: output/bench_<preset>)")
     parser.add_argument("--ablations", action="store_true",
                         help="also run the preset's ablation methods (w/o IGD, w/o LA-KNN)")

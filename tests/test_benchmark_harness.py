@@ -50,6 +50,13 @@ def test_presets_load_and_plan():
     assert configs[0].elevation_deg > max(c.elevation_deg for c in configs[1:])
     assert [c.degradation.jitter_px for c in configs] == [1.0, 1.5, 2.0]
     assert configs[0].degradation.swap_fraction == 0 < configs[1].degradation.swap_fraction
+    # Issue #14's benchmark: objects in contact at 320x240, 3 seeds, the variants share a prefix
+    # up to where the schedule starts IGD.
+    contact = load_preset("contact")
+    assert {(s.config.width, s.config.height, s.config.layout) for s in contact.scenes} == {(320, 240, "contact")}
+    assert contact.seeds == (0, 1, 2) and contact.shared_prefix_iterations == contact.schedule["igd_from_iter"]
+    assert len(plan_runs(contact, "/out", ablations=True)) == 36 and len(plan_prefixes(contact, "/out")) == 9
+    assert not {s.config.seed for s in contact.scenes} & {s.config.seed for s in small.scenes}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -68,7 +75,7 @@ def test_bad_presets_are_named_errors(tmp_path, change, message):
     with pytest.raises(ValueError, match=message) as err:
         load_preset(str(path))
     assert str(path) in str(err.value)
-    with pytest.raises(FileNotFoundError, match="presets: small, tiny"):
+    with pytest.raises(FileNotFoundError, match="presets: contact, small, tiny"):
         load_preset("huge")
 
 
