@@ -117,16 +117,28 @@ def _random_texture(color_name: str, rng: np.random.Generator) -> Texture:
                    waves=waves, phases=rng.uniform(0.0, 2 * math.pi, size=len(waves)))
 
 
+# Ranges of the random half sizes: (radius,) of a sphere, (x, y, z) of a box, (radius, half
+# height) of a cylinder; objects stacked on a box are about half as large.
+STANDING_SIZES = {"sphere": ((0.25, 0.4),), "box": ((0.18, 0.35), (0.18, 0.35), (0.15, 0.4)),
+                  "cylinder": ((0.15, 0.3), (0.2, 0.45))}
+STACKED_SIZES = {"sphere": ((0.13, 0.2),), "box": ((0.1, 0.16), (0.1, 0.16), (0.08, 0.15)),
+                 "cylinder": ((0.1, 0.16), (0.12, 0.2))}
+
+
+def _random_half_size(shape: str, ranges: dict, rng: np.random.Generator) -> np.ndarray:
+    """`SceneObject.half_size` (3,) of a `shape` drawn from `ranges` (STANDING_SIZES, STACKED_SIZES)."""
+    values = [rng.uniform(low, high) for low, high in ranges[shape]]
+    if shape == "sphere":
+        return np.full(3, values[0])
+    if shape == "cylinder":
+        return np.array([values[0], values[0], values[1]])
+    return np.array(values)
+
+
 def _random_object(object_id: int, shape: str, color_name: str, rng: np.random.Generator
                    ) -> SceneObject:
     """An object of random size standing on the ground at the origin (placed later)."""
-    if shape == "sphere":
-        half_size = np.full(3, rng.uniform(0.25, 0.4))
-    elif shape == "box":
-        half_size = np.array([rng.uniform(0.18, 0.35), rng.uniform(0.18, 0.35), rng.uniform(0.15, 0.4)])
-    else:
-        radius = rng.uniform(0.15, 0.3)
-        half_size = np.array([radius, radius, rng.uniform(0.2, 0.45)])
+    half_size = _random_half_size(shape, STANDING_SIZES, rng)
     # Spheres and cylinders turn only their texture; half the boxes stay axis-aligned.
     turned = shape != "box" or rng.random() < 0.5
     yaw = float(rng.uniform(0.0, math.pi / 2)) if turned else 0.0
@@ -221,13 +233,7 @@ def _contact_layout(colors: list[str], rng: np.random.Generator) -> list[SceneOb
                        float(rng.uniform(0.0, math.pi / 2)), _random_texture(colors[0], rng))
     base.center[2] = base.half_size[2]
     top_shape = str(rng.choice(SHAPES))
-    if top_shape == "sphere":
-        top_half = np.full(3, rng.uniform(0.13, 0.2))
-    elif top_shape == "box":
-        top_half = np.array([rng.uniform(0.1, 0.16), rng.uniform(0.1, 0.16), rng.uniform(0.08, 0.15)])
-    else:
-        top_radius = rng.uniform(0.1, 0.16)
-        top_half = np.array([top_radius, top_radius, rng.uniform(0.12, 0.2)])
+    top_half = _random_half_size(top_shape, STACKED_SIZES, rng)
     slack = np.maximum(base.half_size[:2] - top_half[:2], 0.0) * 0.6
     top_xy = _yaw_rotation(base.yaw, rng.uniform(-1.0, 1.0, size=2) * slack)
     stacked = SceneObject(2, top_shape, np.array([*top_xy, 2 * base.half_size[2] + top_half[2]]), top_half,
