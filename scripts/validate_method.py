@@ -36,6 +36,14 @@ SCENES = {   # validation only: none of these seeds is a benchmark scene
                                degradation=TRACKER_NOISE),
     "v4": SyntheticSceneConfig(seed=41, num_objects=6, width=120, height=90, elevation_deg=25.0,
                                degradation=TRACKER_NOISE),
+    # The contact preset's regime (config/bench/contact.json) on validation seeds of its own.
+    "v5": SyntheticSceneConfig(seed=301, num_objects=6, width=320, height=240, num_points=4000,
+                               elevation_deg=22.0, layout="contact",
+                               degradation=MaskDegradation(jitter_px=2.5, swap_fraction=0.06, merge_fraction=0.06)),
+    "v6": SyntheticSceneConfig(seed=302, num_objects=7, width=320, height=240, num_points=4000,
+                               elevation_deg=26.0, layout="contact",
+                               degradation=MaskDegradation(jitter_px=3.0, swap_fraction=0.1, merge_fraction=0.1,
+                                                           blob_fraction=0.15)),
 }
 VARIANTS = {
     "gg": ["--no_igd", "--no_laknn"],                                     # Gaussian Grouping
@@ -43,6 +51,8 @@ VARIANTS = {
     "contact": ["--igd_contact_only", "--igd_grad_quantile", "0.9"],
     "contact_pn": ["--igd_contact_only", "--igd_grad_quantile", "0.9", "--laknn_direction", "predicted_normal"],
     "pn": ["--laknn_direction", "predicted_normal"],
+    # IGD's threshold as the 98th percentile of its statistic (the cap's 2 %): resolution-free.
+    "quantile": ["--igd_grad_quantile", "0.98"],
 }
 DEFAULT_CONFIG = "config/bench/small_train.json"
 DEFAULT_PREFIX = 600     # small_train's end of densification, where IGD starts
