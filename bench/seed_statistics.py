@@ -137,17 +137,17 @@ def runs_csv(results: SeedResults) -> str:
 
 
 def plot(results: SeedResults, path: str, reference: str = REFERENCE_METHOD) -> None:
-    """mBIoU per scene and method (mean over seeds, 95 % interval bars), and each method's test
-    PSNR minus the reference's, paired by seed (matplotlib, Agg)."""
+    """Each method's mBIoU and test PSNR minus the reference's, paired by scene and seed, per
+    scene and over scenes (mean over seeds, 95 % interval bars; matplotlib, Agg)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     scenes, methods = results.scenes + ["mean"], results.methods
     x = np.arange(len(scenes))
     fig, axes = plt.subplots(1, 2, figsize=(4 + 2.2 * len(scenes), 3.8))
-    panels = [(axes[0], methods, "mbiou", None, 100.0, "mBIoU (%)"),
-              (axes[1], [m for m in methods if m != reference], "psnr", reference, 1.0,
-               f"test PSNR - {reference} (dB)")]
+    others = [m for m in methods if m != reference]
+    panels = [(axes[0], others, "mbiou", reference, 100.0, f"mBIoU - {reference} (points)"),
+              (axes[1], others, "psnr", reference, 1.0, f"test PSNR - {reference} (dB)")]
     for axis, shown, key, base, scale, title in panels:
         width = 0.8 / max(1, len(shown))
         for m, method in enumerate(shown):
@@ -159,9 +159,8 @@ def plot(results: SeedResults, path: str, reference: str = REFERENCE_METHOD) -> 
         axis.set_title(title)
         axis.grid(axis="y", alpha=0.3)
         axis.legend(fontsize=7)
-    axes[1].axhline(0.0, color="black", linewidth=0.8)
-    low = min(100 * r.mbiou for r in results.results)
-    axes[0].set_ylim(max(0.0, low - 10), 100)
+    for axis in axes:
+        axis.axhline(0.0, color="black", linewidth=0.8)
     fig.suptitle(f"{len(results.seeds)} seeds; bars: 95 % t interval", fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
