@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evaluation.lerf_eval import Metric
 from utils.atomic_io import atomic_path
 from utils.statistics import format_interval, mean_interval
 
@@ -31,18 +32,11 @@ class RunResult:
     train_seconds: float
 
 
-@dataclass(frozen=True)
-class Column:
-    title: str
-    key: str          # a RunResult field
-    scale: float
-    digits: int
-
-
-SEGMENTATION = [Column("mIoU", "miou", 100.0, 1), Column("mBIoU", "mbiou", 100.0, 1)]
-RECONSTRUCTION = [Column("PSNR", "psnr", 1.0, 2), Column("SSIM", "ssim", 1.0, 3)]
-DIFFERENCES = [Column("mIoU", "miou", 100.0, 1), Column("mBIoU", "mbiou", 100.0, 1),
-               Column("PSNR (dB)", "psnr", 1.0, 2)]
+# Table columns; a Metric's key is here the RunResult field it shows.
+SEGMENTATION = [Metric("mIoU", "miou", 100.0, 1), Metric("mBIoU", "mbiou", 100.0, 1)]
+RECONSTRUCTION = [Metric("PSNR", "psnr", 1.0, 2), Metric("SSIM", "ssim", 1.0, 3)]
+DIFFERENCES = [*SEGMENTATION, Metric("PSNR (dB)", "psnr", 1.0, 2)]
+PERCENT = Metric("", "", 100.0, 1)
 
 
 class SeedResults:
@@ -79,11 +73,9 @@ class SeedResults:
         """Per seed, the mean over scenes of `method`'s `key` / `reference`'s - 1."""
         samples = []
         for seed in self.seeds:
-            ratios = [self.value(s, method, seed, key) / self.value(s, reference, seed, key) - 1.0
-                      for s in self.scenes
-                      if self.value(s, method, seed, key) and self.value(s, reference, seed, key)]
-            if len(ratios) == len(self.scenes):
-                samples.append(float(np.mean(ratios)))
+            pairs = [(self.value(s, method, seed, key), self.value(s, reference, seed, key)) for s in self.scenes]
+            if all(value and base for value, base in pairs):
+                samples.append(float(np.mean([value / base - 1.0 for value, base in pairs])))
         return samples
 
 
@@ -91,15 +83,15 @@ def _mean_half(samples: list[float]) -> tuple[float, float]:
     return mean_interval(samples) if samples else (np.nan, np.nan)
 
 
-def _cell(samples: list[float], column: Column, signed: bool = False) -> str:
+def _cell(samples: list[float], column: Metric, signed: bool = False) -> str:
     return format_interval(samples, column.scale, column.digits, signed) if samples else "–"
 
 
-def metric_table(results: SeedResults, methods: list[str], columns: list[Column],
+def metric_table(results: SeedResults, methods: list[str], columns: list[Metric],
                  labels: dict[str, list[str]] | None = None, label_names: tuple[str, ...] = ("method",)) -> str:
     """Rows of methods (`labels[method]` as the first cells, default the name), columns of
     scene x metric and the mean over scenes; cells are 'mean +- half' over seeds."""
-    header = [*label_names] + [f"{scene} {c.title}" for scene in results.scenes + ["mean"] for c in columns]
+    header = [*label_names] + [f"{scene} {c.name}" for scene in results.scenes + ["mean"] for c in columns]
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join([":--"] * len(label_names) + ["--:"] * (len(header) - len(label_names))) + "|"]
     for method in methods:
@@ -113,14 +105,13 @@ def difference_table(results: SeedResults, reference: str = REFERENCE_METHOD) ->
     """Each method minus `reference`, paired by scene and seed: per scene and over scenes, with
     the Gaussians and training time relative to the reference's (%)."""
     others = [m for m in results.methods if m != reference]
-    header = ["method"] + [f"{scene} {c.title}" for scene in results.scenes + ["mean"] for c in DIFFERENCES] + [
+    header = ["method"] + [f"{scene} {c.name}" for scene in results.scenes + ["mean"] for c in DIFFERENCES] + [
         "Gaussians (%)", "train time (%)"]
     lines = ["| " + " | ".join(header) + " |", "|:--|" + "|".join(["--:"] * (len(header) - 1)) + "|"]
-    percent = Column("", "", 100.0, 1)
     for method in others:
         cells = [_cell(results.samples(method, c.key, scene, reference), c, signed=True)
                  for scene in results.scenes + [None] for c in DIFFERENCES]
-        cells += [_cell(results.relative_samples(method, key, reference), percent, signed=True)
+        cells += [_cell(results.relative_samples(method, key, reference), PERCENT, signed=True)
                   for key in ("gaussians", "train_seconds")]
         lines.append("| " + " | ".join([method] + cells) + " |")
     return "\n".join(lines)

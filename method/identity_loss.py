@@ -10,8 +10,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from method.igd import normals_from_neighbours
-from method.laknn import global_knn, local_adaptive_knn
-from utils.knn import knn
+from method.laknn import candidate_neighbours, global_knn, local_adaptive_knn
 from utils.loss_utils import neighbour_kl_loss
 
 
@@ -35,13 +34,12 @@ def sample_targets(num_points: int, max_points: int, sample_size: int, generator
 
 @torch.no_grad()
 def predicted_normal_field(pool: torch.Tensor, pool_xyz: torch.Tensor, targets: torch.Tensor,
-                           class_probabilities: Callable[[torch.Tensor], torch.Tensor],
-                           num_candidates: int) -> torch.Tensor:
+                           candidates: torch.Tensor,
+                           class_probabilities: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """(P, 3) LA-KNN field over the pool (P,): at each target (M,) IGD's boundary normal from the
-    predicted classes of its `num_candidates` nearest pool Gaussians (from its class towards the
-    others; LA-KNN steps against the field, so towards its own class), zero elsewhere. Only the
-    targets and their candidates are classified."""
-    _, candidates = knn(pool_xyz[targets], pool_xyz, min(num_candidates + 1, pool_xyz.shape[0]))   # (M, C)
+    predicted classes of its LA-KNN `candidates` (M, C) (from its class towards the others;
+    LA-KNN steps against the field, so towards its own class), zero elsewhere. Only the targets
+    and their candidates are classified."""
     classes = class_probabilities(pool[torch.cat([targets, candidates.reshape(-1)])]).argmax(dim=1)
     own, theirs = classes[:targets.shape[0]], classes[targets.shape[0]:].view_as(candidates)
     others = candidates != targets[:, None]
@@ -71,11 +69,13 @@ def identity_3d_loss(xyz: torch.Tensor, class_probabilities: Callable[[torch.Ten
     if position_grads is None and not along_predicted_classes:
         selection = global_knn(pool_xyz, targets, k)
     else:
+        # One candidate query serves the predicted-normal field and LA-KNN's selection.
+        candidates = candidate_neighbours(pool_xyz, targets, k, num_candidates)
         if along_predicted_classes:
-            field = predicted_normal_field(pool, pool_xyz, targets, class_probabilities, num_candidates)
+            field = predicted_normal_field(pool, pool_xyz, targets, candidates, class_probabilities)
         else:
             field = position_grads[pool]
-        selection = local_adaptive_knn(pool_xyz, field, targets, k, num_candidates, ranking)
+        selection = local_adaptive_knn(pool_xyz, field, targets, k, num_candidates, ranking, candidates)
     # Rows 0..M-1 the targets, then their neighbours row by row (repeats are fine: no unique(),
     # whose data-dependent size the shape-only meta device cannot run).
     probs = class_probabilities(pool[torch.cat([targets, selection.rows.reshape(-1)])])

@@ -39,18 +39,27 @@ def global_knn(points: torch.Tensor, targets: torch.Tensor, k: int) -> Neighbour
     return NeighbourSelection(rows, torch.ones(targets.shape[0], dtype=torch.bool, device=targets.device))
 
 
+def candidate_neighbours(points: torch.Tensor, targets: torch.Tensor, k: int, num_candidates: int) -> torch.Tensor:
+    """(M, C) LA-KNN's candidates: the max(num_candidates, k) + 1 points (the target itself
+    included) nearest to each of `targets` (M,) among `points` (P, 3), nearest first."""
+    count = min(max(num_candidates, k) + 1, points.shape[0])
+    return knn(points[targets], points, count)[1]
+
+
 def local_adaptive_knn(points: torch.Tensor, position_grads: torch.Tensor, targets: torch.Tensor,
-                       k: int, num_candidates: int = 16, rank_by: str = "distance") -> NeighbourSelection:
+                       k: int, num_candidates: int = 16, rank_by: str = "distance",
+                       candidates: torch.Tensor | None = None) -> NeighbourSelection:
     """LA-KNN neighbours of `targets`.
 
     points: (P, 3) positions; position_grads: (P, 3) accumulated dL/dx of each point;
-    targets: (M,) indices into points; rank_by: "distance" or "projection" (module docstring).
-    Returns rows (M, k) and the fallback mask (M,).
+    targets: (M,) indices into points; rank_by: "distance" or "projection" (module docstring);
+    candidates: `candidate_neighbours(points, targets, k, num_candidates)` when the caller has
+    them already. Returns rows (M, k) and the fallback mask (M,).
     """
     if rank_by not in RANKINGS:
         raise ValueError(f"LA-KNN ranking must be one of {RANKINGS}, not '{rank_by}'")
-    num_candidates = min(max(num_candidates, k) + 1, points.shape[0])  # +1: the target itself
-    _, candidates = knn(points[targets], points, num_candidates)        # (M, C) ascending distance
+    if candidates is None:
+        candidates = candidate_neighbours(points, targets, k, num_candidates)
     global_rows = candidates[:, :k]
 
     direction = -position_grads[targets]

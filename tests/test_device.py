@@ -21,7 +21,7 @@ import gaussian_renderer
 from arguments import parse_training_args
 from gaussian_renderer.device import resolve_data_device, resolve_device
 from gaussian_renderer.reference import RasterOutput
-from method import identity_loss, laknn
+from method import laknn
 from scene import gaussian_model
 from training import guards
 from training.trainer import Trainer
@@ -120,7 +120,6 @@ def shape_only(monkeypatch):
 def test_the_training_step_keeps_every_tensor_on_the_configured_device(tiny_scene, tmp_path, monkeypatch):
     monkeypatch.setattr(gaussian_renderer, "get_rasterizer", lambda backend: meta_rasterize)
     monkeypatch.setattr(laknn, "knn", meta_knn)
-    monkeypatch.setattr(identity_loss, "knn", meta_knn)   # LA-KNN's default direction's candidates
     shape_only(monkeypatch)
     # LA-KNN from the first iteration, the 3D loss every iteration: both neighbour paths run.
     args = parse_training_args(["-s", tiny_scene, "-m", str(tmp_path / "m"), "--device", "meta",

@@ -49,7 +49,7 @@ def test_mean_over_scenes_is_per_seed_and_skips_a_seed_with_a_missing_scene():
     # mean mBIoU 76.5, sd 2.1213, t(0.975, 1) 12.7062 -> half 19.06
     assert table[2].split(" | ")[-1] == "76.5 +- 19.1 |"
     diff = difference_table(results).splitlines()[2].strip("| ").split(" | ")
-    columns = [f"{scene} {c.title}" for scene in ("a", "b", "mean") for c in DIFFERENCES]
+    columns = [f"{scene} {c.name}" for scene in ("a", "b", "mean") for c in DIFFERENCES]
     cells = dict(zip(columns, diff[1:]))
     assert cells["a PSNR (dB)"] == "+0.25 +- 3.18" and cells["b PSNR (dB)"] == "-0.15 +- 4.45"
     assert cells["mean mBIoU"] == "+1.2 +- 3.2"     # 1.5, 1.0: sd 0.3536, half 12.7062 * 0.25
