@@ -11,8 +11,10 @@ from prep.association import Association, AssociationOptions, associate
 from prep.completion import CompletionOptions, complete_masks
 from prep.depth import depth_maps
 from prep.geometry import (
+    AGREEING_VIEWS,
     Observations,
     View,
+    depth_agreement,
     depth_observations,
     read_reconstruction,
     scene_views,
@@ -22,6 +24,7 @@ from prep.mask_sources import read_mask_folder, sam_masks
 from prep.report import report, write_object_masks
 
 DEFAULT_SAMPLES_PER_VIEW = 3000
+LOW_DEPTH_AGREEMENT = 0.98   # below this share of confirmed lifted points, the depth model is suspect
 
 
 @dataclass
@@ -40,19 +43,28 @@ class PrepareOptions:
 
 
 def gather_observations(views: list[View], masks: list, options: PrepareOptions, reconstruction,
-                        depths: Optional[list], log: Callable[[str], None]) -> Observations:
-    """Observations from the SfM tracks and/or the depth maps (H, W) per view (None: no depth)."""
-    parts = []
+                        depths: Optional[list], log: Callable[[str], None]) -> tuple[Observations, Optional[dict]]:
+    """Observations from the SfM tracks and/or the depth maps (H, W) per view (None: no depth),
+    and a record of the depth's agreement across views (None without depth)."""
+    parts, depth_record = [], None
     if options.use_tracks:
         parts.append(track_observations(reconstruction, views))
         log(f"SfM tracks: {parts[-1].num_points} points, {len(parts[-1].point)} observations")
     if depths is not None:
         parts.append(depth_observations(views, depths, masks, options.samples_per_view, options.seed))
+        agreement = depth_agreement(parts[-1])
+        depth_record = {"points": parts[-1].num_points, "observations": len(parts[-1].point),
+                        "agreement": round(agreement, 4)}
         log(f"depth from {options.depth_model}: {parts[-1].num_points} points, "
-            f"{len(parts[-1].point)} observations")
+            f"{len(parts[-1].point)} observations; {100 * agreement:.1f} % of the points confirmed by "
+            f"{AGREEING_VIEWS - 1} other views")
+        if agreement < LOW_DEPTH_AGREEMENT:
+            log(f"warning: the depth of {options.depth_model} disagrees across views ({100 * agreement:.1f} % "
+                f"confirmed, expected >= {100 * LOW_DEPTH_AGREEMENT:.0f} %): the model is probably under-trained "
+                "and the association will suffer; train it longer (config/prep/depth.json)")
     if not parts:
         raise ValueError("no geometry: use the SfM tracks or give --depth_model")
-    return Observations.concatenate(parts)
+    return Observations.concatenate(parts), depth_record
 
 
 def prepare_masks(scene_dir: str, options: PrepareOptions, association_options: AssociationOptions,
@@ -77,14 +89,14 @@ def prepare_masks(scene_dir: str, options: PrepareOptions, association_options: 
     depths = None
     if options.depth_model:
         depths = depth_maps(options.depth_model, views, options.depth_iteration, resolve_device(options.device))
-    observations = gather_observations(views, masks, options, reconstruction, depths, log)
+    observations, depth_record = gather_observations(views, masks, options, reconstruction, depths, log)
     association = associate(masks, observations, association_options)
     filled = None
     if depths is not None and options.complete:
         association.id_maps, filled = complete_masks(association.id_maps, views, depths, completion_options)
         log(f"completion: {sum(filled)} missed pixels filled from the other views")
     settings = {"source": options.masks_dir or options.sam_config, "tracks": options.use_tracks,
-                "depth_model": options.depth_model, "samples_per_view": options.samples_per_view,
+                "depth_model": options.depth_model, "depth_agreement": depth_record, "samples_per_view": options.samples_per_view,
                 "association": asdict(association_options),
                 "completion": asdict(completion_options) if filled is not None else None,
                 "seconds": round(time.perf_counter() - start, 2)}

@@ -20,7 +20,8 @@ from bench.synthetic.segmenter_masks import (
 )
 from prep.association import associate
 from prep.completion import complete_masks
-from prep.geometry import View, backproject, depth_observations, interior, visible_pixels
+from prep.geometry import View, backproject, depth_agreement, depth_observations, interior, visible_pixels
+from prep.prepare import PrepareOptions, gather_observations
 from utils.image_io import read_id_map, write_png
 
 NUM_VIEWS, WIDTH, HEIGHT = 16, 80, 60
@@ -84,6 +85,22 @@ def test_association_recovers_object_ids_from_segmenter_masks(traced_scene):
                 truth = ids[view][region]
                 mapped = np.array([score.mapping.get(int(t), -1) for t in truth])
                 assert np.mean(out == mapped) > 0.85
+
+
+def test_depth_agreement_separates_consistent_from_noisy_depth(traced_scene):
+    """Exact depth confirms almost every lifted point in two other views; per-pixel noise of 5 %
+    (the order of an under-trained model's error on objects) leaves a third unconfirmed."""
+    views, ids, depths = traced_scene
+    masks, _ = segmenter_like_masks(ids, SegmenterErrors(), np.random.default_rng(1))
+    assert depth_agreement(depth_observations(views, depths, masks, samples_per_view=800)) > 0.99
+    rng = np.random.default_rng(0)
+    noisy = [d * (1 + 0.05 * rng.standard_normal(d.shape)) for d in depths]
+    assert depth_agreement(depth_observations(views, noisy, masks, samples_per_view=800)) < 0.8
+    lines = []
+    options = PrepareOptions(depth_model="noisy-model", use_tracks=False, samples_per_view=800)
+    _, record = gather_observations(views, masks, options, None, noisy, lines.append)
+    assert record["agreement"] < 0.8 and record["points"] > 0
+    assert any(line.startswith("warning: the depth of noisy-model disagrees") for line in lines), lines
 
 
 def test_association_does_not_depend_on_view_order(traced_scene):
@@ -227,6 +244,7 @@ def test_prepare_masks_with_depth_associates_and_completes(tmp_path, monkeypatch
     truth = [read_id_map(os.path.join(scene, "object_mask", n + ".png")) for n in names]
     assert record["num_objects"] == config.num_objects == len(np.unique(np.concatenate(truth))) - 1
     assert record["settings"]["completion"]["min_observers"] == 3
+    assert record["settings"]["depth_agreement"]["agreement"] >= 0.98       # exact depth: no warning
     assert record["pixels_filled"]["total"] > 0 and len(record["pixels_filled"]["per_view"]) == 10
     completed = [read_id_map(os.path.join(scene, "associated", n + ".png")) for n in names]
     assert prepare_masks.main(argv + ["--force", "--no_completion"]) == 0
