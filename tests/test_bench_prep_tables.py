@@ -43,3 +43,12 @@ def test_differences_to_exact_are_paired_by_seed(tmp_path):
     bench_prep.write_tables({"scenes": [], "training": training}, str(tmp_path / "r.md"))
     # mean -0.67, sd 1.528, t 4.3027: half-width 3.79
     assert "| a | associated | 3 | -0.7 +- 3.8 |" in (tmp_path / "r.md").read_text()
+
+
+def test_done_runs_lists_finished_trainings_by_mask_set_and_seed(tmp_path):
+    for folder, finished in (("model_exact", True), ("model_exact_seed3", True), ("model_ideal_seed1", False),
+                             ("model_associated_seed12", True), ("depth_model", True)):
+        os.makedirs(tmp_path / "a" / folder)
+        if finished:
+            (tmp_path / "a" / folder / "bench_row.json").write_text("{}")
+    assert sorted(bench_prep.done_runs(str(tmp_path), "a")) == [("associated", 12), ("exact", 0), ("exact", 3)]
