@@ -62,8 +62,9 @@ def gather_observations(views: list[View], masks: list, options: PrepareOptions,
             f"{AGREEING_VIEWS - 1} other views")
         if agreement < LOW_DEPTH_AGREEMENT:
             log(f"warning: the depth of {options.depth_model} disagrees across views ({100 * agreement:.1f} % "
-                f"confirmed, expected >= {100 * LOW_DEPTH_AGREEMENT:.0f} %): the model is probably under-trained "
-                "and the association will suffer; train it longer (config/prep/depth.json)")
+                f"confirmed; a well-trained model of a synthetic scene gives >= {100 * LOW_DEPTH_AGREEMENT:.0f} %): "
+                "masks are associated less reliably where it does. If the model had a short schedule, train it "
+                "longer (docs/own_capture.md, step 3)")
     if not parts:
         raise ValueError("no geometry: use the SfM tracks or give --depth_model")
     return Observations.concatenate(parts), depth_record
