@@ -10,6 +10,7 @@ Two sources of observations (point index, view index, pixel):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import pycolmap
@@ -171,12 +172,13 @@ def depth_observations(views: list[View], depth_maps: list[np.ndarray], masks: l
                         row=np.concatenate(row), col=np.concatenate(col), num_points=len(points))
 
 
-def depth_agreement(observations: Observations, min_views: int = AGREEING_VIEWS) -> float:
+def depth_agreement(observations: Observations, min_views: int = AGREEING_VIEWS) -> Optional[float]:
     """Share of the points of `depth_observations` that pass the depth test in at least
-    `min_views` views (their own view is one). Depth maps that disagree across views (an
-    under-trained depth model) leave many lifted points confirmed by no other view: on the
-    synthetic benchmark 92-96 % after 1000 RGB-only iterations, 99.5 % and more after 2000-3000."""
+    `min_views` views (their own view is one); None without points. Depth maps that disagree
+    across views (an under-trained depth model) leave many lifted points confirmed by no other
+    view: on the synthetic benchmark 92-96 % after 1000 RGB-only iterations, 99.5 % and more
+    after 2000-3000."""
     if observations.num_points == 0:
-        return float("nan")
+        return None
     views_per_point = np.bincount(observations.point, minlength=observations.num_points)
     return float((views_per_point >= min_views).mean())

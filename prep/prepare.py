@@ -6,8 +6,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
-import numpy as np
-
 from gaussian_renderer.device import resolve_device
 from prep.association import Association, AssociationOptions, associate
 from prep.completion import CompletionOptions, complete_masks
@@ -54,13 +52,14 @@ def gather_observations(views: list[View], masks: list, options: PrepareOptions,
         log(f"SfM tracks: {parts[-1].num_points} points, {len(parts[-1].point)} observations")
     if depths is not None:
         parts.append(depth_observations(views, depths, masks, options.samples_per_view, options.seed))
-        agreement = depth_agreement(parts[-1])     # NaN: no pixel to lift (no mask with depth)
+        agreement = depth_agreement(parts[-1])     # None: no pixel to lift (no mask with depth)
         depth_record = {"points": parts[-1].num_points, "observations": len(parts[-1].point),
-                        "agreement": None if np.isnan(agreement) else round(agreement, 4)}
+                        "agreement": None if agreement is None else round(agreement, 4)}
+        confirmed = "" if agreement is None else (
+            f"; {100 * agreement:.1f} % of the points confirmed by {AGREEING_VIEWS - 1} other views")
         log(f"depth from {options.depth_model}: {parts[-1].num_points} points, "
-            f"{len(parts[-1].point)} observations; {100 * agreement:.1f} % of the points confirmed by "
-            f"{AGREEING_VIEWS - 1} other views")
-        if agreement < LOW_DEPTH_AGREEMENT:
+            f"{len(parts[-1].point)} observations{confirmed}")
+        if agreement is not None and agreement < LOW_DEPTH_AGREEMENT:
             log(f"warning: the depth of {options.depth_model} disagrees across views ({100 * agreement:.1f} % "
                 f"confirmed; a well-trained model of a synthetic scene gives >= {100 * LOW_DEPTH_AGREEMENT:.0f} %): "
                 "masks are associated less reliably where it does. If the model had a short schedule, train it "

@@ -13,14 +13,16 @@ from bench.harness import reference_view
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene
 from bench.synthetic.segmenter_masks import SegmenterErrors, association_accuracy, write_segmenter_masks
 from evaluation.lerf_eval import evaluate_folder
-from utils.image_io import read_id_map
+from tests.conftest import ROOT
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from bench_prep import masks_of, view_names  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 
 def run(*args: str) -> str:
-    result = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, f"{args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout
 
@@ -42,10 +44,9 @@ def test_photos_to_segmentation(tmp_path):
     assert "confirmed by 2 other views" in log
     with open(scene / "object_mask" / "association.json") as fh:
         record = json.load(fh)
-    names = sorted(os.path.splitext(n)[0] for n in os.listdir(scene / "images"))
-    exact = [read_id_map(str(truth / "object_mask" / f"{n}.png")) for n in names]
-    associated = [read_id_map(str(scene / "object_mask" / f"{n}.png")) for n in names]
-    raw = [read_id_map(str(scene / "sam_masks" / f"{n}.png")) for n in names]
+    names = view_names(str(scene))
+    exact, associated, raw = (masks_of(str(folder), names) for folder in (
+        truth / "object_mask", scene / "object_mask", scene / "sam_masks"))
     assert record["num_objects"] == len({int(i) for m in exact for i in m.ravel().tolist()} - {0})
     assert record["settings"]["depth_agreement"]["agreement"] > 0.9
     assert association_accuracy(associated, exact, [m > 0 for m in raw]).accuracy > 0.95
