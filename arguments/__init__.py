@@ -22,12 +22,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence, TypeVar
 
+from gaussian_renderer.backend import BACKENDS
 from utils.atomic_io import read_json, write_text_atomic
 
 T = TypeVar("T")
 
-# The rasterizer backends (gaussian_renderer.backend dispatches on these names).
-RASTERIZER_BACKENDS = ("auto", "cpp", "cuda_emulated", "reference")
 SHORT_FLAGS = {"source_path": "-s", "model_path": "-m", "resolution": "-r", "images": "-i"}
 
 
@@ -64,7 +63,7 @@ class PipelineParams:
     device: str = field(default="auto", metadata={
         "help": "compute device: auto (CUDA if a GPU and the CUDA rasterizer are there, else CPU), cpu, cuda[:N]"})
     backend: str = field(default="auto", metadata={
-        "choices": RASTERIZER_BACKENDS,
+        "choices": BACKENDS,
         "help": "rasterizer: auto (C++ extension if built), cpp, cuda_emulated (the CUDA kernels run on "
                 "the CPU, for checking them), reference"})
 

@@ -7,7 +7,8 @@ import math
 import torch
 
 from gaussian_renderer.backend import get_rasterizer
-from gaussian_renderer.reference import GaussianRasterizationSettings, colors_from_sh
+from gaussian_renderer.contract import GaussianRasterizationSettings
+from utils.sh_utils import colors_from_sh
 
 
 def rasterization_settings(viewpoint_camera, bg_color: torch.Tensor, scaling_modifier: float,

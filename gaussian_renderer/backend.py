@@ -13,10 +13,11 @@ from typing import Callable
 
 import torch
 
-from arguments import RASTERIZER_BACKENDS
-from gaussian_renderer.reference import GaussianRasterizationSettings, RasterOutput, rasterize_reference
+from gaussian_renderer.contract import GaussianRasterizationSettings, RasterOutput
+from gaussian_renderer.reference import rasterize_reference
 
-BACKENDS = RASTERIZER_BACKENDS
+# The rasterizer names `--backend` accepts (arguments.PipelineParams offers these).
+BACKENDS = ("auto", "cpp", "cuda_emulated", "reference")
 EXTENSION = "diff_gaussian_rasterization"
 BUILD_HINT = "build it with `make setup` (pip install --no-build-isolation ./submodules/diff-gaussian-rasterization)"
 

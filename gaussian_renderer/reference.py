@@ -18,8 +18,9 @@ from typing import NamedTuple
 
 import torch
 
+from gaussian_renderer.contract import GaussianRasterizationSettings, RasterOutput
 from utils.general_utils import build_rotation
-from utils.sh_utils import eval_sh
+from utils.sh_utils import colors_from_sh
 
 BLOCK = 16                      # tile side in pixels (3DGS BLOCK_X = BLOCK_Y)
 NEAR_Z = 0.2                    # cull view-space z <= NEAR_Z
@@ -30,30 +31,6 @@ MAX_ALPHA = 0.99
 MIN_ALPHA = 1.0 / 255.0
 MIN_TRANSMITTANCE = 1e-4
 PROJ_EPS = 1e-7                 # p_w = 1 / (w + PROJ_EPS)
-
-
-class GaussianRasterizationSettings(NamedTuple):
-    """The rasterizer settings of the contract (any object with these attributes works)."""
-    image_height: int
-    image_width: int
-    tanfovx: float
-    tanfovy: float
-    bg: torch.Tensor            # (3,)
-    scale_modifier: float
-    viewmatrix: torch.Tensor    # (4, 4) world_view_transform, row-vector convention
-    projmatrix: torch.Tensor    # (4, 4) full_proj_transform, row-vector convention
-    sh_degree: int
-    campos: torch.Tensor        # (3,)
-    prefiltered: bool = False
-    debug: bool = False
-
-
-class RasterOutput(NamedTuple):
-    color: torch.Tensor    # (3, H, W)  sum_i w_i c_i + T_final * bg
-    radii: torch.Tensor    # (N,) int32, 0 for Gaussians that are not rendered
-    objects: torch.Tensor  # (D, H, W)  sum_i w_i e_i
-    depth: torch.Tensor    # (1, H, W)  sum_i w_i z_view_i
-    alpha: torch.Tensor    # (1, H, W)  sum_i w_i = 1 - T_final
 
 
 # ----------------------------------------------------------------------------- per Gaussian
@@ -71,15 +48,6 @@ def symmetric_from_upper(cov6: torch.Tensor) -> torch.Tensor:
     of its matrix positions, so its gradient is their sum (as 3DGS's dL_dcov3D)."""
     xx, xy, xz, yy, yz, zz = cov6.unbind(dim=1)
     return torch.stack([xx, xy, xz, xy, yy, yz, xz, yz, zz], dim=1).reshape(-1, 3, 3)
-
-
-def colors_from_sh(sh_degree: int, shs: torch.Tensor, means3D: torch.Tensor,
-                   campos: torch.Tensor) -> torch.Tensor:
-    """View-dependent RGB (N, 3) from SH coefficients (N, K, 3) seen from campos (3,):
-    eval_sh + 0.5, clamped at 0 (no gradient through clamped channels)."""
-    dirs = means3D - campos
-    dirs = dirs / dirs.norm(dim=1, keepdim=True)
-    return torch.clamp_min(eval_sh(sh_degree, shs.transpose(1, 2), dirs) + 0.5, 0.0)
 
 
 def project_covariance(means_view: torch.Tensor, cov3D: torch.Tensor, view_rotation: torch.Tensor,

@@ -28,7 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from gaussian_renderer.reference import GaussianRasterizationSettings, rasterize_reference  # noqa: E402
+from gaussian_renderer.contract import GaussianRasterizationSettings  # noqa: E402
+from gaussian_renderer.reference import rasterize_reference  # noqa: E402
 from utils.graphics_utils import getProjectionMatrix  # noqa: E402
 
 FOV_X = math.radians(60.0)

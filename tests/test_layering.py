@@ -11,8 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = [
     ("apps", "training", "bench", "prep"),
     ("method", "evaluation"),
-    ("scene", "gaussian_renderer"),
     ("arguments",),
+    ("scene", "gaussian_renderer"),
     ("utils",),
 ]
 RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}

@@ -9,7 +9,8 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from gaussian_renderer import rasterization_settings
-from gaussian_renderer.reference import colors_from_sh, rasterize_reference
+from gaussian_renderer.reference import rasterize_reference
+from utils.sh_utils import colors_from_sh
 from utils.graphics_utils import getProjectionMatrix, getWorld2View2
 from utils.sh_utils import C0
 

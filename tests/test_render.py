@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from gaussian_renderer import backend, rasterization_settings, render
-from gaussian_renderer.reference import GaussianRasterizationSettings, rasterize_reference
+from gaussian_renderer.contract import GaussianRasterizationSettings
+from gaussian_renderer.reference import rasterize_reference
 from tests.test_reference_rasterizer import make_camera
 from utils.general_utils import build_scaling_rotation, strip_symmetric
 from utils.graphics_utils import look_at_world_to_camera

@@ -39,6 +39,15 @@ def eval_sh(deg: int, sh: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
     return result
 
 
+def colors_from_sh(sh_degree: int, shs: torch.Tensor, means3D: torch.Tensor,
+                   campos: torch.Tensor) -> torch.Tensor:
+    """View-dependent RGB (N, 3) from SH coefficients (N, K, 3) seen from campos (3,):
+    eval_sh + 0.5, clamped at 0 (no gradient through clamped channels)."""
+    dirs = means3D - campos
+    dirs = dirs / dirs.norm(dim=1, keepdim=True)
+    return torch.clamp_min(eval_sh(sh_degree, shs.transpose(1, 2), dirs) + 0.5, 0.0)
+
+
 def RGB2SH(rgb):
     return (rgb - 0.5) / C0
 
