@@ -1,4 +1,4 @@
-"""When each part of the method is active: the whole schedule in one readable place.
+"""When each timed action of training happens: the whole schedule in one readable place.
 
 Defaults for 30k iterations (paper section 4.1 and supplement 6; all keys configurable):
 
@@ -8,17 +8,33 @@ Defaults for 30k iterations (paper section 4.1 and supplement 6; all keys config
     IGD                                   [12k ------ 15k]  every igd_interval
     3D identity loss  global KNN -------------------- 15k) LA-KNN [15k -- 30k]
 
+    SH degree         one more every sh_increase_interval (1000) up to sh_degree
+    LA-KNN fallback   logged every LAKNN_LOG_INTERVAL iterations while LA-KNN runs
+    rasterizer debug  on from debug_from (-1: never)
+
 `--no_igd` drops the IGD row, `--no_laknn` keeps global KNN to the end; both is Gaussian
-Grouping (3DGS densification, then nothing, global KNN throughout).
+Grouping (3DGS densification, then nothing, global KNN throughout). The position learning
+rate follows its own decay every iteration (`GaussianModel.update_learning_rate`).
 """
 from __future__ import annotations
 
 from arguments import GradiSegParams, OptimizationParams
 
+LAKNN_LOG_INTERVAL = 100    # iterations between LA-KNN fallback-fraction events
+
 
 class TrainingSchedule:
-    def __init__(self, opt: OptimizationParams, method: GradiSegParams, white_background: bool):
+    def __init__(self, opt: OptimizationParams, method: GradiSegParams, white_background: bool,
+                 debug_from: int = -1):
         self.opt, self.method, self.white_background = opt, method, white_background
+        self.debug_from = debug_from
+
+    def increase_sh_degree(self, iteration: int) -> bool:
+        """3DGS adds one SH degree every sh_increase_interval iterations (up to the model's maximum)."""
+        return iteration % self.opt.sh_increase_interval == 0
+
+    def start_rasterizer_debug(self, iteration: int) -> bool:
+        return self.debug_from >= 0 and iteration == self.debug_from
 
     def accumulate_densification_stats(self, iteration: int) -> bool:
         return iteration < self.opt.densify_until_iter
@@ -53,6 +69,9 @@ class TrainingSchedule:
 
     def laknn_starts(self, iteration: int) -> bool:
         return not self.method.no_laknn and iteration == self.method.laknn_from_iter
+
+    def log_laknn_fallback(self, iteration: int) -> bool:
+        return self.laknn(iteration) and iteration % LAKNN_LOG_INTERVAL == 0
 
     def accumulate_identity_gradients(self, iteration: int) -> bool:
         """IGD reads the identity gradients of the interval before each of its rounds (the

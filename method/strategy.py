@@ -2,12 +2,15 @@
 strategies: the trainer renders, computes the losses and steps the optimisers; the strategy
 owns everything the method adds around that.
 
+    strategy.step_pre_render(...)   learning rate, SH degree, rasterizer debug from debug_from
     loss = photometric + 2D identity + strategy.identity_loss_3d(...)   (global KNN or LA-KNN)
     loss.backward()
-    events = strategy.step_post_backward(...)   statistics, 3DGS densification, opacity reset, IGD
+    events = strategy.step_post_backward(...)   statistics, 3DGS densification, opacity reset, IGD,
+                                                LA-KNN's start and fallback fraction
     optimiser steps
 
-`method.schedule.TrainingSchedule` says what runs at which iteration (one table); the
+`method.schedule.TrainingSchedule` says what runs at which iteration (one table; the trainer
+asks the strategy, never the schedule); the
 per-Gaussian statistics (`method.statistics`) live here and are saved in checkpoints through
 `state_dict()`.
 """
@@ -18,7 +21,7 @@ from typing import Any, Optional
 
 import torch
 
-from arguments import GradiSegParams, OptimizationParams
+from arguments import GradiSegParams, OptimizationParams, PipelineParams
 from method.densification import densify_and_prune
 from method.identity_loss import Identity3DLoss, identity_3d_loss
 from method.igd import igd_round
@@ -41,14 +44,26 @@ class MethodEvent:
 class GradiSegStrategy:
     """3DGS densification + IGD + LA-KNN; `--no_igd --no_laknn` makes it Gaussian Grouping's."""
 
-    def __init__(self, opt: OptimizationParams, method: GradiSegParams, white_background: bool):
+    def __init__(self, opt: OptimizationParams, method: GradiSegParams, white_background: bool,
+                 debug_from: int = -1):
         self.opt, self.method = opt, method
-        self.schedule = TrainingSchedule(opt, method, white_background)
+        self.schedule = TrainingSchedule(opt, method, white_background, debug_from)
         self.statistics = GaussianStatistics.zeros(0)
+        self.laknn_fallback: Optional[torch.Tensor] = None   # this iteration's, when it is logged
 
     def initialize(self, model: GaussianModel) -> None:
         """Zero statistics for the model's current Gaussians (a fresh run)."""
         self.statistics = GaussianStatistics.zeros(model.num_points, model.device)
+
+    # ------------------------------------------------------------------ before the render
+    def step_pre_render(self, iteration: int, model: GaussianModel, pipe: PipelineParams) -> None:
+        """This iteration's position learning rate, one more SH degree when the schedule says
+        so, and the rasterizer's debug checks from debug_from on (sets pipe.debug)."""
+        model.update_learning_rate(iteration)
+        if self.schedule.increase_sh_degree(iteration):
+            model.oneupSHdegree()
+        if self.schedule.start_rasterizer_debug(iteration):
+            pipe.debug = True
 
     # ------------------------------------------------------------------ before backward
     def identity_loss_3d(self, iteration: int, model: GaussianModel, classifier: IdentityClassifier,
@@ -61,12 +76,15 @@ class GradiSegStrategy:
         laknn = self.schedule.laknn(iteration)
         encodings = model.get_objects
         along_gradient = laknn and method.laknn_direction == "position_gradient"
-        return identity_3d_loss(
+        result = identity_3d_loss(
             model.get_xyz, lambda rows: classifier.gaussian_probabilities(encodings[rows]), opt.reg3d_k,
             opt.reg3d_max_points, opt.reg3d_sample_size, generator,
             position_grads=self.statistics.position_gradients() if along_gradient else None,
             num_candidates=method.laknn_candidates, ranking=method.laknn_ranking,
             along_predicted_classes=laknn and method.laknn_direction == "predicted_normal")
+        if self.schedule.log_laknn_fallback(iteration):
+            self.laknn_fallback = result.fallback_fraction
+        return result
 
     # ------------------------------------------------------------------ after backward
     @torch.no_grad()
@@ -74,10 +92,15 @@ class GradiSegStrategy:
                            render_out: dict, scene_extent: float) -> list[MethodEvent]:
         """Read this step's gradients into the statistics, then densify (3DGS), reset opacities
         and split boundary Gaussians (IGD) as the schedule says. Call after backward and before
-        the optimiser steps (the gradients are read before anything reallocates them)."""
+        the optimiser steps (the gradients are read before anything reallocates them). Events
+        also carry LA-KNN's start and, every LAKNN_LOG_INTERVAL iterations, the share of its
+        targets that fell back to global KNN (`events/laknn_fallback/fraction`)."""
         events = []
         if self.schedule.laknn_starts(iteration):
             events.append(MethodEvent("laknn", {"candidates": self.method.laknn_candidates}))
+        if self.laknn_fallback is not None:
+            events.append(MethodEvent("laknn_fallback", {"fraction": self.laknn_fallback.item()}))
+            self.laknn_fallback = None
         self.accumulate_statistics(iteration, model, render_out)
         events += self.densify(iteration, model, scene_extent)
         events += self.densify_boundaries(iteration, model, classifier)

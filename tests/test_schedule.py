@@ -29,3 +29,13 @@ def test_switches_remove_their_module_and_its_statistics():
     assert not any(s.igd(i) or s.laknn(i) or s.laknn_starts(i) or s.accumulate_identity_gradients(i)
                    or s.accumulate_position_gradients(i) for i in range(0, 3000, 10))
     assert [i for i in range(0, 1700, 100) if s.densify(i)] == list(range(100, 1200, 100))
+
+
+def test_timed_actions_outside_the_method_windows():
+    s = TrainingSchedule(OptimizationParams(sh_increase_interval=1000), GradiSegParams(laknn_from_iter=1500),
+                         white_background=False, debug_from=7)
+    assert [i for i in range(1, 3001) if s.increase_sh_degree(i)] == [1000, 2000, 3000]
+    assert [i for i in range(1, 100) if s.start_rasterizer_debug(i)] == [7]
+    assert [i for i in range(1, 1801) if s.log_laknn_fallback(i)] == [1500, 1600, 1700, 1800]
+    never = TrainingSchedule(OptimizationParams(), GradiSegParams(no_laknn=True), white_background=False)
+    assert not any(never.start_rasterizer_debug(i) or never.log_laknn_fallback(i) for i in range(-1, 40_000))

@@ -66,7 +66,7 @@ class Trainer:
     def __init__(self, dataset: ModelParams, opt: OptimizationParams, pipe: PipelineParams,
                  method: GradiSegParams, run: RunParams):
         self.dataset, self.opt, self.pipe, self.method, self.run_params = dataset, opt, pipe, method, run
-        self.strategy = GradiSegStrategy(opt, method, dataset.white_background)
+        self.strategy = GradiSegStrategy(opt, method, dataset.white_background, run.debug_from)
         if run.threads > 0:
             torch.set_num_threads(run.threads)
         seed_everything(run.seed)
@@ -142,13 +142,8 @@ class Trainer:
         """Render this iteration's view and compute every loss term (no data-dependent control
         flow: it also runs on the shape-only meta device)."""
         gaussians, opt = self.gaussians, self.opt
-        gaussians.update_learning_rate(iteration)
-        if iteration % opt.sh_increase_interval == 0:
-            gaussians.oneupSHdegree()
-
+        self.strategy.step_pre_render(iteration, gaussians, self.pipe)
         camera = self.scene.getTrainCameras()[self.view_sampler.next()]
-        if iteration == self.run_params.debug_from:
-            self.pipe.debug = True
         with record_function("train/render"):
             out = render(camera, gaussians, self.pipe, self.background)
         gt_image = camera.original_image.to(self.device, non_blocking=True)
@@ -167,8 +162,6 @@ class Trainer:
                                                        self.identity_generator)
         if result_3d is not None:
             loss_3d = opt.reg3d_lambda_val * result_3d.loss
-            if self.strategy.schedule.laknn(iteration) and iteration % 100 == 0:
-                self.logger.scalar("laknn/fallback_fraction", result_3d.fallback_fraction.item(), iteration)
         total = loss_rgb + opt.lambda_obj_2d * loss_2d + loss_3d
         return StepLosses(total, loss_rgb, loss_2d, loss_3d, out, gt_image)
 
