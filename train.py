@@ -7,8 +7,7 @@ import sys
 
 from apps.viewer.server import ViewerOptions, open_training_viewer
 from arguments import parse_training_args, write_cfg_args
-from scene.model_folder import SaveError
-from training.output_folder import prepare_model_folder
+from scene.model_folder import SaveError, prepare_model_folder
 from training.trainer import Trainer, TrainingDiverged
 from utils.errors import exits_cleanly_on
 from utils.memory import keep_freed_memory

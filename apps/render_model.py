@@ -14,8 +14,6 @@ import os
 import sys
 from dataclasses import dataclass
 
-import torch
-
 from apps.prompt_selection import (
     DEFAULT_IOA_THRESHOLD,
     grounded_sam_masks,
@@ -33,10 +31,9 @@ from apps.render_export import (
 )
 from arguments import ConfigError, ModelParams, PipelineParams
 from gaussian_renderer.device import resolve_device
-from scene import Scene, point_cloud_dir
+from scene import Scene
 from scene.gaussian_model import GaussianModel
-from scene.identity_classifier import IdentityClassifier
-from utils.atomic_io import torch_load_checked
+from scene.model_folder import background_color, load_classifier, point_cloud_dir
 from utils.visualization import to_uint8_rgb
 
 
@@ -109,12 +106,9 @@ def render_model(dataset: ModelParams, pipe: PipelineParams, request: RenderRequ
     gaussians = GaussianModel(dataset.sh_degree, dataset.num_objects, device)
     scene = Scene(dataset, gaussians, load_iteration=request.iteration)
     iteration = scene.loaded_iter
-    classifier = IdentityClassifier(dataset.num_objects, dataset.num_classes)
-    classifier.load_state_dict(torch_load_checked(
-        os.path.join(point_cloud_dir(dataset.model_path, iteration), "classifier.pth"), "classifier"))
-    classifier.to(device)
-    background = torch.tensor([1.0, 1.0, 1.0] if dataset.white_background else [0.0, 0.0, 0.0],
-                              device=device)
+    classifier = load_classifier(point_cloud_dir(dataset.model_path, iteration), dataset.num_objects,
+                                 dataset.num_classes, device, os.path.join(dataset.model_path, "cfg_args"))
+    background = background_color(dataset.white_background, device)
     test_dir = os.path.join(dataset.model_path, "test", f"ours_{iteration}")
     if not request.skip_test:
         clear_prompt_outputs(test_dir)   # a re-render with fewer prompts leaves no stale mask

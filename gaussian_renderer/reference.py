@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import torch
 
-from gaussian_renderer.contract import GaussianRasterizationSettings, RasterOutput
+from gaussian_renderer.contract import RasterOutput
 from utils.general_utils import build_rotation
 from utils.sh_utils import colors_from_sh
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from apps.editing.model_folder import load_model
 from arguments import PipelineParams
 from gaussian_renderer import render
 from prep.geometry import View
 from scene.cameras import Camera
 from scene.gaussian_model import GaussianModel
+from scene.model_folder import load_model
 from utils.graphics_utils import focal2fov
 
 MIN_OPACITY = 0.5   # pixels the model covers less than this get no depth (NaN)

@@ -10,17 +10,28 @@ into place, so a crash leaves either the previous `iteration_N` or the new one, 
 The manifest ties the PLY and the classifier together: a reader checks the hashes and the
 Gaussian count, so a PLY paired with another run's classifier is refused. Folders without a
 manifest (Gaussian Grouping, older GradiSeg) are accepted when both files are present.
+
+This module is the one home of the model folder: saving and loading an iteration (Gaussians,
+classifier, `cfg_args` sizes), the manifest check, the background colour, and the rules for the
+folder a training run writes into. Render, edit, the viewer, prep and training all use it.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from utils.atomic_io import torch_save_atomic
+import torch
+
+from arguments import ModelParams, read_cfg_args, saved_params
+from scene.gaussian_model import GaussianModel
+from scene.identity_classifier import IdentityClassifier
+from utils.atomic_io import atomic_path, torch_load_checked, torch_save_atomic
 from utils.errors import DataError
 
 MANIFEST_NAME = "manifest.json"
@@ -227,3 +238,176 @@ def remove_partial_saves(model_path: str) -> list[str]:
                 os.remove(os.path.join(model_path, name))
                 removed.append(os.path.join(model_path, name))
     return removed
+
+
+# ----------------------------------------------------------------------------- loading
+@dataclass
+class LoadedModel:
+    """A trained model read from its folder: Gaussians, classifier, training parameters."""
+    path: str
+    iteration: int
+    cfg: dict[str, Any]
+    gaussians: GaussianModel
+    classifier: IdentityClassifier
+
+
+def load_model(model_path: str, iteration: int = -1, device: torch.device | str = "cpu") -> LoadedModel:
+    """Read `<model_path>/point_cloud/iteration_N/{point_cloud.ply, classifier.pth}` (N = the
+    latest for -1) onto `device`, with the SH degree and sizes from `<model_path>/cfg_args`
+    (Gaussian Grouping's folders, which do not record num_objects, get GG's 16)."""
+    cfg = read_cfg_args(model_path)
+    cfg_path = os.path.join(model_path, "cfg_args")
+    sizes = saved_params(ModelParams, model_path)
+    if iteration == -1:
+        iteration = search_for_max_iteration(os.path.join(model_path, "point_cloud"))
+    folder = point_cloud_dir(model_path, iteration)
+    gaussians = GaussianModel(sizes.sh_degree, sizes.num_objects, device)
+    ply_path = os.path.join(folder, PLY_NAME)
+    if not os.path.isfile(ply_path):
+        raise FileNotFoundError(f"model point cloud not found: {ply_path}")
+    manifest = verify_iteration_folder(folder)
+    gaussians.load_ply(ply_path)
+    check_gaussian_count(folder, manifest, gaussians.num_points)
+    classifier = load_classifier(folder, gaussians.num_objects, sizes.num_classes, device, cfg_path)
+    return LoadedModel(os.path.abspath(model_path), iteration, cfg, gaussians, classifier)
+
+
+def load_classifier(folder: str, num_objects: int, num_classes: int, device: torch.device | str,
+                    sizes_from: str) -> IdentityClassifier:
+    """The identity classifier saved in the iteration folder `folder`, on `device`; a ValueError
+    when it does not fit num_objects / num_classes (which `sizes_from` recorded)."""
+    classifier = IdentityClassifier(num_objects, num_classes)
+    state = torch_load_checked(os.path.join(folder, CLASSIFIER_NAME), "classifier")
+    try:
+        classifier.load_state_dict(state)
+        classifier.to(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{os.path.join(folder, CLASSIFIER_NAME)} does not fit num_objects "
+                         f"{num_objects} / num_classes {num_classes} of {sizes_from} ({err})") from None
+    return classifier
+
+
+def background_color(white_background: bool, device: torch.device | str) -> torch.Tensor:
+    """(3,) float32 background the model was trained over: white with `--white_background`, else black."""
+    return torch.tensor([1.0, 1.0, 1.0] if white_background else [0.0, 0.0, 0.0], dtype=torch.float32,
+                        device=device)
+
+
+# ----------------------------------------------------------------------------- a run's folder
+# A folder holding another run's results (saves, checkpoints, renders, a metrics curve) is
+# refused unless the run resumes (`--resume`, `--start_checkpoint`) or `--overwrite` clears
+# those results; otherwise old `iteration_*` folders would outlive the new run and be rendered
+# in its name. Writability is probed before any training, not discovered at the first save.
+
+# What a run writes into its model folder. Of these, RESULTS make a folder "another run's".
+RUN_FILES = ("cfg_args", "cameras.json", "metrics.csv", "results.json", "point_cloud", "train", "test")
+RESULT_FOLDERS = ("point_cloud", "train", "test")
+TENSORBOARD_PREFIX = "events.out.tfevents."
+
+
+class OutputFolderError(ValueError):
+    """The model folder cannot be used as asked; the message says why and what to pass."""
+
+
+def run_results(model_path: str) -> list[str]:
+    """Names in `model_path` that hold a run's results: saves, checkpoints, renders, or a
+    metrics curve with at least one row. A folder with only cfg_args (a run that stopped
+    before training) holds none."""
+    if not os.path.isdir(model_path):
+        return []
+    found = []
+    for name in sorted(os.listdir(model_path)):
+        path = os.path.join(model_path, name)
+        if name in RESULT_FOLDERS and os.path.isdir(path) and os.listdir(path):
+            found.append(name)
+        elif name.startswith("chkpnt") and name.endswith(".pth"):
+            found.append(name)
+        elif name == "metrics.csv" and _has_rows(path):
+            found.append(name)
+    return found
+
+
+def _has_rows(csv_path: str) -> bool:
+    with open(csv_path, newline="") as fh:
+        return sum(1 for _ in zip(range(2), csv.reader(fh))) > 1
+
+
+def clear_run_files(model_path: str) -> list[str]:
+    """Delete what a run writes (RUN_FILES, checkpoints, TensorBoard logs, interrupted saves);
+    anything else in the folder is left alone. Returns the removed names."""
+    remove_partial_saves(model_path)
+    removed = []
+    for name in sorted(os.listdir(model_path)):
+        path = os.path.join(model_path, name)
+        if (name in RUN_FILES or name.startswith(TENSORBOARD_PREFIX)
+                or (name.startswith("chkpnt") and name.endswith(".pth"))):
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+            removed.append(name)
+    return removed
+
+
+def latest_checkpoint(model_path: str) -> str:
+    """`chkpnt<N>.pth` with the largest N in the model folder, for `--resume`."""
+    checkpoints = saved_checkpoints(model_path)
+    if not checkpoints:
+        raise OutputFolderError(f"--resume: no chkpnt<N>.pth in {model_path} to resume from "
+                                f"(save some with --checkpoint_iterations)")
+    return checkpoint_path(model_path, checkpoints[-1])
+
+
+def prepare_model_folder(model_path: str, start_checkpoint: str, resume: bool,
+                         overwrite: bool) -> str:
+    """Make `model_path` ready for a run and return the checkpoint to start from ('' for none).
+
+    Resuming (`resume`: the latest checkpoint in the folder, or `start_checkpoint`) keeps the
+    folder and removes only interrupted saves. A fresh run needs a folder without another
+    run's results, or `overwrite`, which deletes them. The folder must be writable."""
+    if overwrite and (resume or start_checkpoint):
+        raise OutputFolderError("--overwrite deletes the model folder's saves; it cannot be "
+                                "combined with --resume or --start_checkpoint")
+    if resume and not start_checkpoint:
+        start_checkpoint = latest_checkpoint(model_path)
+    if start_checkpoint:
+        remove_partial_saves(model_path)
+    else:
+        results = run_results(model_path)
+        if results and not overwrite:
+            raise OutputFolderError(
+                f"model folder {model_path} holds another run's results ({', '.join(results[:6])}); "
+                f"pass --resume to continue it, --overwrite to delete them, or choose a new -m folder")
+        if results:
+            removed = clear_run_files(model_path)
+            print(f"--overwrite: removed {', '.join(removed)} from {model_path}")
+    check_writable(model_path)
+    return start_checkpoint
+
+
+def check_writable(model_path: str) -> None:
+    """Create `model_path` and `model_path/point_cloud` and write a probe file in each, so a
+    read-only or misplaced folder stops the run before training instead of at its first save."""
+    for folder in (model_path, os.path.join(model_path, "point_cloud")):
+        probe = os.path.join(folder, f".write-test-{os.getpid()}")
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(probe, "w") as fh:
+                fh.write("ok")
+            os.remove(probe)
+        except OSError as err:
+            raise OutputFolderError(f"model folder {folder} is not writable ({err.strerror or err}); "
+                                    f"nothing was trained") from None
+
+
+def trim_metrics_after(model_path: str, iteration: int) -> None:
+    """Drop the rows of `<model>/metrics.csv` logged after `iteration`: a resumed run logs them
+    again, and the interrupted run's copies would make the curve double back."""
+    path = os.path.join(model_path, "metrics.csv")
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    # Rewritten even when nothing is dropped: a kill mid-flush can leave a last row unterminated.
+    kept = rows[:1] + [row for row in rows[1:]
+                       if len(row) == 3 and row[0].isdigit() and int(row[0]) <= iteration]
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows(kept)

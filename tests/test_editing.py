@@ -17,11 +17,11 @@ from scipy.spatial.transform import Rotation
 
 import edit
 import train
-from apps.editing import model_folder, operations
+from apps.editing import edited_folder, operations
 from apps.editing import plan as edit_plan
 from arguments import ConfigError, ModelParams, extract, read_cfg_args
 from gaussian_renderer import render
-from scene import Scene
+from scene import Scene, model_folder
 from scene.gaussian_model import GaussianModel
 from tests.conftest import make_scene
 from tests.test_gaussian_model import make_model
@@ -286,7 +286,7 @@ def region_centre(ids: np.ndarray, object_id: int) -> np.ndarray:
 def isolated_visibility(model: model_folder.LoadedModel, camera, object_id: int) -> float:
     """Fraction of an object's own silhouette (its group rendered alone) that the scene shows."""
     alone = copy.deepcopy(model)
-    alone.gaussians.prune_points(model_folder.predicted_ids(model.gaussians, model.classifier) != object_id)
+    alone.gaussians.prune_points(edited_folder.predicted_ids(model.gaussians, model.classifier) != object_id)
     silhouette = id_map(alone, camera) == object_id
     return np.count_nonzero(silhouette & (id_map(model, camera) == object_id)) / max(np.count_nonzero(silhouette), 1)
 
@@ -365,13 +365,13 @@ def test_inserted_group_takes_the_requested_identity(trained, tmp_path):
     out, _ = operations.run_edit_plan(edit_plan.parse_edit_plan(
         {"model": trained.model, "output": str(tmp_path / "groups"), "export_groups": True}))
     plan = edit_plan.parse_edit_plan({"model": trained.model, "output": str(tmp_path / "inserted"), "edits": [
-        {"op": "insert", "ply": os.path.join(out, "groups", model_folder.group_file_name(REMOVED)),
+        {"op": "insert", "ply": os.path.join(out, "groups", edited_folder.group_file_name(REMOVED)),
          "translation": [0.0, 0.0, 1.5], "rotation": {"axis": [0, 0, 1], "degrees": 45}, "identity": 3}]})
     inserted_path, record = operations.run_edit_plan(plan)
     original, inserted = model_folder.load_model(trained.model), model_folder.load_model(inserted_path)
     n, count = original.gaussians.num_points, record["edits"][0]["count"]
     assert inserted.gaussians.num_points == n + count
-    assert torch.all(model_folder.predicted_ids(inserted.gaussians, inserted.classifier)[n:] == 3)
+    assert torch.all(edited_folder.predicted_ids(inserted.gaussians, inserted.classifier)[n:] == 3)
     group = operations.read_group_ply(plan.edits[0]["ply"], original.gaussians)["xyz"].double().numpy()
     centre = np.array(record["edits"][0]["centre"])
     turned = (group - centre) @ Rotation.from_rotvec([0, 0, math.pi / 4]).as_matrix().T + centre + [0, 0, 1.5]

@@ -60,7 +60,7 @@ def test_metrics_scores_and_counts_the_complete_views_when_allowed(tmp_path, cap
 
 
 def test_prompt_ids_no_gaussian_predicts_are_warned_about(tiny_scene, tmp_path, capsys):
-    from apps.editing.model_folder import load_model
+    from scene.model_folder import load_model
     model = tmp_path / "m"
     assert train.main(["-s", tiny_scene, "-m", str(model), *TINY_FLAGS, "--num_classes", "64",
                        "--save_iterations", "--checkpoint_iterations"]) == 0

@@ -11,8 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = [
     ("apps", "training", "bench", "prep"),
     ("method", "evaluation"),
-    ("arguments",),
-    ("scene", "gaussian_renderer"),
+    ("scene", "gaussian_renderer", "arguments"),
     ("utils",),
 ]
 RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}

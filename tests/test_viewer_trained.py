@@ -29,7 +29,6 @@ from scipy import ndimage
 
 import train
 import view
-from apps.editing.model_folder import load_model
 from apps.editing.operations import group_probability
 from apps.render_export import load_prompt_ids
 from apps.viewer import modes
@@ -38,6 +37,7 @@ from apps.viewer.server import ViewerOptions, open_training_viewer
 from arguments import ModelParams, extract, parse_training_args, read_cfg_args
 from scene import Scene
 from scene.gaussian_model import GaussianModel
+from scene.model_folder import load_model
 from tests.conftest import ROOT, make_scene
 from training.trainer import Trainer
 

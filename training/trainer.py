@@ -27,9 +27,14 @@ from method.strategy import GradiSegStrategy
 from scene import Scene
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
-from scene.model_folder import checkpoint_path, point_cloud_dir, save_checkpoint_file
+from scene.model_folder import (
+    background_color,
+    checkpoint_path,
+    point_cloud_dir,
+    save_checkpoint_file,
+    trim_metrics_after,
+)
 from training.guards import DivergenceGuard, TrainingDiverged, model_parameters
-from training.output_folder import trim_metrics_after
 from training.run_logger import RunLogger
 from training.view_sampler import ViewSampler
 from utils.atomic_io import torch_load_checked
@@ -85,8 +90,7 @@ class Trainer:
         self.cls_optimizer = make_adam(self.classifier.parameters(), self.device, lr=opt.classifier_lr)
         self.view_sampler = ViewSampler(len(self.scene.getTrainCameras()), run.seed)
         self.identity_generator = torch.Generator().manual_seed(run.seed)
-        bg = [1.0, 1.0, 1.0] if dataset.white_background else [0.0, 0.0, 0.0]
-        self.background = torch.tensor(bg, dtype=torch.float32, device=self.device)
+        self.background = background_color(dataset.white_background, self.device)
         self.first_iteration = 1
         self.last_checkpoint: str | None = None
         self.iteration_callbacks: list[tuple[int, Callable[[Trainer, int], None]]] = []

@@ -16,7 +16,7 @@ coefficients of degree >= 1 are rotated with the group, so an object looks, from
 moved with it, exactly as before (`sh_band_rotations`).
 
 The edit-file format is described in docs/editing.md and checked by `apps.editing.plan`;
-model folders are read and written by `apps.editing.model_folder`.
+model folders are read by `scene.model_folder` and written by `apps.editing.edited_folder`.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import torch
 from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.transform import Rotation
 
-from apps.editing.model_folder import LoadedModel, check_output_folder, load_model, write_model_folder
+from apps.editing.edited_folder import check_output_folder, write_model_folder
 from apps.editing.plan import (
     DEFAULT_OUTLIER_FACTOR,
     DEFAULT_THRESHOLD,
@@ -42,6 +42,7 @@ from apps.render_export import load_prompt_ids
 from arguments import ConfigError
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
+from scene.model_folder import LoadedModel, load_model
 from utils.sh_utils import C0, RGB2SH, rotate_sh_rest
 
 # ----------------------------------------------------------------------------- selection

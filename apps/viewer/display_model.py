@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from apps.editing.model_folder import group_file_name
+from apps.editing.edited_folder import group_file_name
 from apps.editing.operations import Selection, recolour_group, select
 from apps.viewer.modes import FrameLayers, shown_gaussians
 from arguments import OptimizationParams

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 import viser
 
-from apps.editing.model_folder import load_model
 from apps.viewer.camera import camera_pose, render_size, scene_up_direction, viewer_camera
 from apps.viewer.display_model import DisplayModel, Edit
 from apps.viewer.modes import MODE_RGB, MODES, compose, ground_truth_strip
@@ -30,6 +29,7 @@ from arguments import ModelParams, PipelineParams
 from gaussian_renderer.device import resolve_device
 from scene import Scene
 from scene.gaussian_model import GaussianModel
+from scene.model_folder import background_color, load_model
 from utils.visualization import to_uint8_rgb
 
 THUMBNAIL_HEIGHT = 48          # frustum pictures, pixels
@@ -386,7 +386,7 @@ def open_model_viewer(dataset: ModelParams, pipe: PipelineParams, iteration: int
     model = load_model(dataset.model_path, iteration, device)
     scene = Scene(dataset, GaussianModel(dataset.sh_degree, dataset.num_objects, device),
                   load_iteration=model.iteration)   # for the cameras and their ground truth
-    display = DisplayModel(model.gaussians, model.classifier, pipe, background_of(dataset, device),
+    display = DisplayModel(model.gaussians, model.classifier, pipe, background_color(dataset.white_background, device),
                            model.iteration)
     return ViewerServer(display, scene_views(scene), with_model_defaults(options, dataset.model_path),
                         title=os.path.basename(os.path.normpath(dataset.model_path)))
@@ -401,10 +401,6 @@ def open_training_viewer(trainer, options: ViewerOptions) -> ViewerServer:
     return ViewerServer(display, scene_views(trainer.scene),
                         with_model_defaults(options, trainer.dataset.model_path),
                         title=f"training {os.path.basename(os.path.normpath(trainer.dataset.model_path))}")
-
-
-def background_of(dataset: ModelParams, device: torch.device) -> torch.Tensor:
-    return torch.tensor([1.0, 1.0, 1.0] if dataset.white_background else [0.0, 0.0, 0.0], device=device)
 
 
 def with_model_defaults(options: ViewerOptions, model_path: str) -> ViewerOptions:

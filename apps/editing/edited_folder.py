@@ -1,5 +1,5 @@
-"""Model folders for editing: load a trained model (Gaussians, classifier, cfg_args), write an
-edited one atomically as a model folder of its own, and export object groups as PLY files."""
+"""Edited model folders: write an edited model atomically as a model folder of its own (loading
+is `scene.model_folder.load_model`), and export object groups as PLY files."""
 from __future__ import annotations
 
 import argparse
@@ -7,68 +7,21 @@ import copy
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
 
 from apps.editing.plan import EDIT_RECORD, GROUP_INDEX, GROUPS_FOLDER
-from arguments import ConfigError, ModelParams, read_cfg_args, saved_params, write_cfg_args
-from scene import point_cloud_dir, search_for_max_iteration
+from arguments import ConfigError, write_cfg_args
 from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
-from scene.model_folder import (
-    CLASSIFIER_NAME,
-    PLY_NAME,
-    check_gaussian_count,
-    verify_iteration_folder,
-    write_iteration_folder,
-)
-from utils.atomic_io import torch_load_checked, write_json_atomic
+from scene.model_folder import CLASSIFIER_NAME, PLY_NAME, LoadedModel, point_cloud_dir, write_iteration_folder
+from utils.atomic_io import write_json_atomic
 
 COPIED_MODEL_FILES = ("cameras.json",)
 
 
-# ----------------------------------------------------------------------------- model folders
-
-@dataclass
-class LoadedModel:
-    """A trained model read from its folder: Gaussians, classifier, training parameters."""
-    path: str
-    iteration: int
-    cfg: dict[str, Any]
-    gaussians: GaussianModel
-    classifier: IdentityClassifier
-
-
-def load_model(model_path: str, iteration: int = -1, device: torch.device | str = "cpu") -> LoadedModel:
-    """Read `<model_path>/point_cloud/iteration_N/{point_cloud.ply, classifier.pth}` (N = the
-    latest for -1) onto `device`, with the SH degree and sizes from `<model_path>/cfg_args`
-    (Gaussian Grouping's folders, which do not record num_objects, get GG's 16)."""
-    cfg = read_cfg_args(model_path)
-    cfg_path = os.path.join(model_path, "cfg_args")
-    sizes = saved_params(ModelParams, model_path)
-    if iteration == -1:
-        iteration = search_for_max_iteration(os.path.join(model_path, "point_cloud"))
-    folder = point_cloud_dir(model_path, iteration)
-    gaussians = GaussianModel(sizes.sh_degree, sizes.num_objects, device)
-    ply_path = os.path.join(folder, PLY_NAME)
-    if not os.path.isfile(ply_path):
-        raise FileNotFoundError(f"model point cloud not found: {ply_path}")
-    manifest = verify_iteration_folder(folder)
-    gaussians.load_ply(ply_path)
-    check_gaussian_count(folder, manifest, gaussians.num_points)
-    classifier = IdentityClassifier(gaussians.num_objects, sizes.num_classes)
-    state = torch_load_checked(os.path.join(folder, CLASSIFIER_NAME), "classifier")
-    try:
-        classifier.load_state_dict(state)
-        classifier.to(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"{os.path.join(folder, 'classifier.pth')} does not fit num_objects "
-                         f"{gaussians.num_objects} / num_classes {classifier.num_classes} of "
-                         f"{cfg_path} ({err})") from None
-    return LoadedModel(os.path.abspath(model_path), iteration, cfg, gaussians, classifier)
-
+# ----------------------------------------------------------------------------- edited model folders
 
 def _is_inside(path: str, folder: str) -> bool:
     path, folder = os.path.realpath(path), os.path.realpath(folder)
