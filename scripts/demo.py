@@ -27,7 +27,7 @@ def run(cmd: list[str]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="output/demo")
-    parser.add_argument("--config", default="config/gradiseg/demo.json")
+    parser.add_argument("--config", default="config/gradiseg/short_2k.json")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     start = time.time()

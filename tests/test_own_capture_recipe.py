@@ -53,7 +53,7 @@ def test_photos_to_segmentation(tmp_path):
 
     shutil.copytree(truth / "test_mask", scene / "test_mask")
     model = str(tmp_path / "mytable")
-    run("train.py", "-s", str(scene), "-m", model, "--config_file", "config/prep/bench_train.json", "--eval", "--quiet")
+    run("train.py", "-s", str(scene), "-m", model, "--config_file", "config/bench/prep_train.json", "--eval", "--quiet")
     view = reference_view(str(scene))
     run("render.py", "-m", model, "--skip_train", "--quiet", "--reference_masks", str(scene / "test_mask" / view),
         "--reference_view", view)
