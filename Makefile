@@ -11,17 +11,17 @@ RASTER_SRC := $(shell find submodules/diff-gaussian-rasterization -type f \( -na
 KNN_SRC := $(shell find submodules/simple-knn -type f \( -name '*.py' -o -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' \) -not -path '*/build/*' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow bench bench-small bench-small-ablations bench-contact clean-ext help \
+.PHONY: setup demo test test-slow bench-rasterizer bench-small bench-small-ablations bench-contact clean-ext help \
 	cuda-build-check gpu-check gpu-check-dry-run
 help:
 	@echo "make demo       set up, make a synthetic scene, train, render and evaluate (minutes on CPU)"
 	@echo "make test       set up and run the fast test suite"
 	@echo "make test-slow  also run the tests marked slow"
-	@echo "make bench      rasterizer benchmark table"
+	@echo "make bench-rasterizer  rasterizer speed table (scripts/perf/bench_rasterizer.py)"
 	@echo "make bench-small  segmentation benchmark: 3 synthetic scenes x {Gaussian Grouping, GradiSeg},"
 	@echo "                  tables + plot in output/bench_small/results (under an hour on 2 cores; resumable)"
 	@echo "make bench-small-ablations  the same plus w/o IGD and w/o LA-KNN (Table 4 rows)"
-	@echo "make bench-contact  issue #14's benchmark: 3 scenes of objects in contact at 320x240, the four"
+	@echo "make bench-contact  contact benchmark: 3 scenes of objects in contact at 320x240, the four"
 	@echo "                  variants x 3 seeds, means with 95 % intervals (about 1 h on 2 cores; resumable)"
 	@echo "make cuda-build-check  build both extensions WITH CUDA in .venv-cuda (torch 2.14.1, about 7 GB;"
 	@echo "                  needs nvcc, no GPU), import them and run the extension tests there"
@@ -82,8 +82,8 @@ test-slow: setup $(STAMPS)/chromium
 demo: setup
 	$(PY) scripts/demo.py
 
-bench: setup
-	$(PY) scripts/bench_rasterizer.py
+bench-rasterizer: setup
+	$(PY) scripts/perf/bench_rasterizer.py
 
 # Segmentation benchmark harness (scripts/run_benchmark.py); BENCH_ARGS="--jobs 2" etc. pass through.
 BENCH_ARGS ?=

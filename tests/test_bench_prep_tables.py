@@ -1,20 +1,16 @@
-"""scripts/bench_prep.py's tables: trainings with several seeds become one row per scene and mask
-set, with the mean and its 95 % t interval (hand-computed here)."""
+"""The prep benchmark's tables (bench/prep_benchmark.py, run by scripts/bench_prep.py): trainings
+with several seeds become one row per scene and mask set, with the mean and its 95 % t interval (hand-computed here)."""
 import os
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
-
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import bench_prep  # noqa: E402
+from bench import prep_benchmark
 
 
 def test_mean_and_interval_hand_computed():
-    assert bench_prep.mean_and_interval([0.5]) == "50.0"
+    assert prep_benchmark.mean_and_interval([0.5]) == "50.0"
     # mean 0.89, sample sd 0.01, t(0.975, 2) = 4.3027: half-width 4.3027 * 0.01 / sqrt(3) = 2.48 %
-    assert bench_prep.mean_and_interval([0.88, 0.90, 0.89]) == "89.0 +- 2.5"
+    assert prep_benchmark.mean_and_interval([0.88, 0.90, 0.89]) == "89.0 +- 2.5"
 
 
 @pytest.mark.parametrize("seeds", [1, 3])
@@ -23,7 +19,7 @@ def test_training_rows_are_grouped_over_seeds(tmp_path, seeds):
         {"scene": "b", "masks": masks, "seed": seed, "miou": miou + 0.01 * seed, "mbiou": 0.7, "seconds": 20.0}
         for seed in range(seeds) for masks, miou in (("exact", 0.89), ("associated", 0.86))]}
     path = tmp_path / "results.md"
-    bench_prep.write_tables(results, str(path))
+    prep_benchmark.write_tables(results, str(path))
     per_set, paired = path.read_text().split("Paired by seed")
     rows = [line for line in per_set.splitlines() if line.startswith("| b | ")]
     assert len(rows) == 2
@@ -38,9 +34,9 @@ def test_differences_to_exact_are_paired_by_seed(tmp_path):
                 for seed, v in enumerate(values)]
     # a seed trained on one set only has no pair
     training.append({"scene": "a", "masks": "associated", "seed": 7, "miou": 0.1, "mbiou": 0.1, "seconds": 1.0})
-    ((scene, masks, differences),) = bench_prep.paired_differences(training)
+    ((scene, masks, differences),) = prep_benchmark.paired_differences(training)
     assert (scene, masks) == ("a", "associated") and differences == pytest.approx([-0.01, -0.02, 0.01])
-    bench_prep.write_tables({"scenes": [], "training": training}, str(tmp_path / "r.md"))
+    prep_benchmark.write_tables({"scenes": [], "training": training}, str(tmp_path / "r.md"))
     # mean -0.67, sd 1.528, t 4.3027: half-width 3.79
     assert "| a | associated | 3 | -0.7 +- 3.8 |" in (tmp_path / "r.md").read_text()
 
@@ -51,4 +47,4 @@ def test_done_runs_lists_finished_trainings_by_mask_set_and_seed(tmp_path):
         os.makedirs(tmp_path / "a" / folder)
         if finished:
             (tmp_path / "a" / folder / "bench_row.json").write_text("{}")
-    assert sorted(bench_prep.done_runs(str(tmp_path), "a")) == [("associated", 12), ("exact", 0), ("exact", 3)]
+    assert sorted(prep_benchmark.done_runs(str(tmp_path), "a")) == [("associated", 12), ("exact", 0), ("exact", 3)]

@@ -10,13 +10,11 @@ import sys
 import pytest
 
 from bench.harness import reference_view
+from bench.prep_benchmark import masks_of, view_names
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene
 from bench.synthetic.segmenter_masks import SegmenterErrors, association_accuracy, write_segmenter_masks
 from evaluation.lerf_eval import evaluate_folder
 from tests.conftest import ROOT
-
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from bench_prep import masks_of, view_names  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

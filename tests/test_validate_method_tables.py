@@ -1,11 +1,5 @@
-"""scripts/validate_method.py's tables: differences to Gaussian Grouping paired by scene and seed."""
-import os
-import sys
-
-from tests.conftest import ROOT
-
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import validate_method  # noqa: E402
+"""The method-validation tables (bench/method_validation.py, printed by scripts/validate_method.py): differences to Gaussian Grouping paired by scene and seed."""
+from bench.method_validation import tables
 
 
 def row(scene, seed, variant, psnr, band, gaussians):
@@ -17,7 +11,7 @@ def test_variant_means_and_paired_differences_hand_computed():
     rows = [row("v3", 0, "gg", 28.0, 0.90, 1000), row("v3", 0, "full", 28.5, 0.91, 1100),
             row("v3", 1, "gg", 27.0, 0.80, 1000), row("v3", 1, "full", 27.1, 0.79, 1050),
             row("v4", 0, "full", 30.0, 0.95, 900)]      # no GG run to pair with: in the mean, not the difference
-    text = validate_method.tables(rows)
+    text = tables(rows)
     assert "| v4 | 0 | full | 30.00 | 95.00 | 95.00 | 900 |" in text
     line = next(line for line in text.splitlines() if line.startswith("| full | 3 |"))
     cells = [c.strip() for c in line.split("|")[1:-1]]

@@ -1,4 +1,4 @@
-"""scripts/bench_viewer.py, the live viewer's overhead benchmark, on a few iterations: it
+"""scripts/perf/bench_viewer.py, the live viewer's overhead benchmark, on a few iterations: it
 prints the paired table, its viewer run rendered frames for its client, and both runs of a
 pair end with the same Gaussians (the viewer never changes training). Times are printed,
 never asserted."""
@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 
 def test_benchmark_prints_paired_table_with_identical_models(tmp_path):
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "bench_viewer.py"), "--out", str(tmp_path),
+        [sys.executable, os.path.join(ROOT, "scripts", "perf", "bench_viewer.py"), "--out", str(tmp_path),
          "--iterations", "30", "--repeats", "2", "--refresh", "10", "--warmup", "0", "--threads", "1"],
         capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -112,7 +112,7 @@ class Trainer:
     # ----------------------------------------------------------------------------- one step
     def train_step(self, iteration: int) -> StepResult:
         """One iteration: losses, backward, the strategy's post-backward step, optimiser steps.
-        Each part is a torch.profiler range (train/...), which scripts/bench_training.py reads."""
+        Each part is a torch.profiler range (train/...), which scripts/perf/bench_training.py reads."""
         gaussians = self.gaussians
         losses = self.compute_losses(iteration)
         if not torch.isfinite(losses.total):

@@ -31,7 +31,7 @@ def _checked_points(points: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def _use_extension(device: torch.device) -> bool:
-    """The extension whenever it is built (and has CUDA, for CUDA tensors): scripts/bench_knn.py
+    """The extension whenever it is built (and has CUDA, for CUDA tensors): scripts/perf/bench_knn.py
     timed it 1.3-5x faster than cKDTree at every N in {10k, 100k, 1M}, M in {1000, N},
     k in {3, 5, 32}, uniform and clustered, so no size is sent to scipy."""
     if simple_knn_ext is None:

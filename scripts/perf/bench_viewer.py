@@ -2,8 +2,8 @@
 """Training time per iteration with and without the live viewer (train.py --viewer) at its
 default refresh.
 
-    python scripts/bench_viewer.py                       # 64x48 synthetic scene
-    python scripts/bench_viewer.py --pairs 10 --refresh 50
+    python scripts/perf/bench_viewer.py                       # 64x48 synthetic scene
+    python scripts/perf/bench_viewer.py --pairs 10 --refresh 50
 
 The viewer serves one connected client (bench/viewer_client.py: a websocket client that reports
 a 512x384 canvas at a test view, as a browser opening the page does, and reads the frames).
@@ -29,7 +29,7 @@ import time
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 from apps.viewer.server import ViewerOptions, open_training_viewer  # noqa: E402

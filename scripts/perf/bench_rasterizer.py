@@ -9,8 +9,8 @@ The scene: random Gaussians spread through the view frustum at depths 2..8, anis
 whose projected standard deviation is 1..8 px (log-uniform) at 256 px width (so 0.5..4 px at
 128 and 2..16 px at 512), opacities 0.1..0.9, random rotations, SH degree 3 colours.
 
-    python scripts/bench_rasterizer.py              # the full grid
-    python scripts/bench_rasterizer.py --quick      # 10k Gaussians at 128^2 and 256^2
+    python scripts/perf/bench_rasterizer.py              # the full grid
+    python scripts/perf/bench_rasterizer.py --quick      # 10k Gaussians at 128^2 and 256^2
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from typing import Callable
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 

@@ -1,6 +1,6 @@
 """Time per training iteration of GradiSeg (IGD + LA-KNN) against Gaussian Grouping, by phase.
 
-    python scripts/bench_method_overhead.py --scene output/demo/scene --out output/overhead
+    python scripts/perf/bench_method_overhead.py --scene output/demo/scene --out output/overhead
 
 Trains both demo configs on the same scene with the same seed up to the start of the LA-KNN
 phase, with checkpoints where the IGD window and the LA-KNN phase begin (skipped when they
@@ -24,15 +24,15 @@ import time
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 from arguments import GradiSegParams, parse_training_args  # noqa: E402
 from method.identity_loss import identity_3d_loss  # noqa: E402
 from training.trainer import Trainer, checkpoint_path  # noqa: E402
 
-METHODS = {"gaussian_grouping": "config/gaussian_grouping/demo.json",
-           "gradiseg": "config/gradiseg/demo.json"}
+METHODS = {"gaussian_grouping": "config/gaussian_grouping/short_2k.json",
+           "gradiseg": "config/gradiseg/short_2k.json"}
 
 
 def train_to(scene: str, model: str, config: str, seed: int, checkpoints: list[int]) -> None:

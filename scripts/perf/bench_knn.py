@@ -1,7 +1,7 @@
 """Times the simple_knn C++ extension against scipy's cKDTree (the fallback of utils/knn.py)
 for distCUDA2 and knn, and prints a markdown table.
 
-    python scripts/bench_knn.py [--sizes 10000 100000 1000000] [--cloud uniform|clustered]
+    python scripts/perf/bench_knn.py [--sizes 10000 100000 1000000] [--cloud uniform|clustered]
 
 Each time includes building the tree, as every call does. M = N queries are the points
 themselves; M = 1000 queries are a random subset of them.
@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from utils.knn import _knn_scipy, mean_of_found, simple_knn_ext  # noqa: E402
 
 NUM_FEW_QUERIES = 1000

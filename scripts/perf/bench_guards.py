@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Cost of the divergence guard (training/guards.py) per training iteration.
 
-    python scripts/bench_guards.py            # prints a table: Gaussians, ms per check, share of a step
+    python scripts/perf/bench_guards.py            # prints a table: Gaussians, ms per check, share of a step
 
 For several model sizes: the per-iteration check (gradients after backward, parameters after
 the step), the full check (every FULL_CHECK_INTERVAL iterations and before saves), and the
@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import torch  # noqa: E402
 

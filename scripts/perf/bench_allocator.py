@@ -1,7 +1,7 @@
 """Training with glibc's default allocator settings against `utils.memory.keep_freed_memory()`.
 
-    python scripts/bench_allocator.py                  # 240x136 synthetic scene, 100k random Gaussians
-    python scripts/bench_allocator.py --iterations 100 --repeats 3
+    python scripts/perf/bench_allocator.py                  # 240x136 synthetic scene, 100k random Gaussians
+    python scripts/perf/bench_allocator.py --iterations 100 --repeats 3
 
 Each run is a fresh process (the setting is process-wide) timing only its training iterations
 (user, system and wall seconds, minor page faults from getrusage); the two settings alternate,
@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 from bench_training import time_training  # noqa: E402  (scripts/, beside this file)

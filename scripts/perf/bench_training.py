@@ -1,10 +1,10 @@
 """Training speed: seconds per iteration, where they go, and peak memory, this tree against an
 earlier commit built side by side.
 
-    python scripts/bench_training.py                      # all cases, against BASELINE_REF
-    python scripts/bench_training.py --quick              # the 43k case only, no baseline
-    python scripts/bench_training.py --cases synthetic_43k photo_like --repeats 3
-    python scripts/bench_training.py --baseline HEAD~3    # any git ref
+    python scripts/perf/bench_training.py                      # all cases, against BASELINE_REF
+    python scripts/perf/bench_training.py --quick              # the 43k case only, no baseline
+    python scripts/perf/bench_training.py --cases synthetic_43k photo_like --repeats 3
+    python scripts/perf/bench_training.py --baseline HEAD~3    # any git ref
 
 Each case is a scene made by the synthetic scene maker and a training configuration (the demo's,
 with densification off so the Gaussian count stays what the case says). Every run is a fresh
@@ -31,8 +31,12 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The code issue #16 was measured on: the commit before the allocator setting (a31bb26).
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from bench.training_timing import BREAKDOWN, PHASES, breakdown_ms, git_archive  # noqa: E402
+
+# The baseline the allocator setting (a31bb26) was measured against: the commit before it.
 BASELINE_REF = "692b5c4"
 EXTENSIONS = ("submodules/diff-gaussian-rasterization", "submodules/simple-knn")
 
@@ -101,31 +105,6 @@ if spec["profile_iterations"]:
 print(json.dumps(result))
 """
 
-# Breakdown columns: (heading, profiler ranges added, ranges subtracted).
-BREAKDOWN = (
-    ("raster fwd", ("_RasterizeGaussians",), ()),
-    ("raster bwd", ("_RasterizeGaussiansBackward",), ()),
-    ("other bwd", ("train/backward",), ("_RasterizeGaussiansBackward",)),
-    ("render (not raster)", ("train/render",), ("_RasterizeGaussians",)),
-    ("photometric", ("train/loss_photometric",), ()),
-    ("2D identity", ("train/loss_identity_2d",), ()),
-    ("3D loss", ("train/loss_identity_3d",), ()),
-    ("strategy", ("train/strategy",), ()),
-    ("optimiser", ("train/optimizer",), ()),
-    ("guards", ("train/guards",), ()),
-)
-PHASES = ("rasterizer/preprocess", "rasterizer/bin", "rasterizer/blend", "rasterizer/backward")
-
-
-def git_archive(ref: str, dest: str) -> str:
-    """Unpack `ref` of this repository into dest; returns the full commit hash."""
-    sha = subprocess.run(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout.strip()
-    os.makedirs(dest, exist_ok=True)
-    archive = subprocess.run(["git", "archive", sha], cwd=ROOT, check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", dest], input=archive, check=True)
-    return sha
-
 
 def prepare_baseline(ref: str, cache: str) -> tuple[str, str]:
     """(tree, site) of the baseline: its source and a folder with its two extensions built, on
@@ -174,17 +153,16 @@ def time_training(tree: str, site: str | None, train_args: list[str], warmup: in
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+SCHEDULE_CONFIG = os.path.join("config", "gradiseg", "short_2k.json")
+
+
 def run_once(tree: str, site: str | None, case: Case, scene: str, model: str, args: argparse.Namespace,
              profile_iterations: int) -> dict:
-    train_args = ["-s", scene, "-m", model, "--config_file", os.path.join(tree, "config", "gradiseg", "demo.json"),
+    # This tree's schedule for both sides, so a baseline is timed on the same settings.
+    train_args = ["-s", scene, "-m", model, "--config_file", os.path.join(ROOT, SCHEDULE_CONFIG),
                   "--iterations", "100000", "--test_iterations", "--save_iterations", "--quiet", "--overwrite",
                   "--seed", "0", *case.train_args]
     return time_training(tree, site, train_args, args.warmup, args.iterations, profile_iterations)
-
-
-def breakdown_ms(profile: dict) -> list[float]:
-    return [sum(profile.get(k, 0.0) for k in add) - sum(profile.get(k, 0.0) for k in sub)
-            for _, add, sub in BREAKDOWN]
 
 
 def print_tables(results: dict, args: argparse.Namespace, baseline_label: str | None) -> None:
