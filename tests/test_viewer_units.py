@@ -196,9 +196,10 @@ def test_busy_port_is_a_clear_error():
 
 
 def test_find_view_by_label_or_image_name():
-    views = [SimpleNamespace(label="test/a", camera=SimpleNamespace(image_name="a")),
-             SimpleNamespace(label="train/b", camera=SimpleNamespace(image_name="b"))]
-    assert find_view(views, "") is views[0]
+    views = [SimpleNamespace(label="test/a", split="test", camera=SimpleNamespace(image_name="a")),
+             SimpleNamespace(label="train/b", split="train", camera=SimpleNamespace(image_name="b"))]
+    assert find_view(views, "") is views[1]          # the first training view
+    assert find_view(views[:1], "") is views[0]      # no training view: the first view
     assert find_view(views, "b") is views[1]
     assert find_view(views, "train/b") is views[1]
     assert find_view([], "") is None

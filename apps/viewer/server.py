@@ -33,6 +33,7 @@ from scene.model_folder import background_color, load_model
 from utils.visualization import to_uint8_rgb
 
 THUMBNAIL_HEIGHT = 48          # frustum pictures, pixels
+FRUSTUM_LINE_PX = 1.5          # frustum lines, screen pixels (world-unit lines turn into bars up close)
 TRAIN_COLOUR = (90, 90, 90)
 TEST_COLOUR = (230, 120, 20)
 NO_SELECTION = "(none)"
@@ -49,7 +50,7 @@ class ViewerOptions:
     render_height: int = 384       # pixels; the width follows the browser's aspect
     prompts_path: str = ""         # where named selections are saved (default <model>/prompts.json)
     export_dir: str = ""           # exported object PLYs (default <model>/viewer_export)
-    start_view: str = ""           # 'test/<name>', 'train/<name>' or an image name; default the first view
+    start_view: str = ""           # 'test/<name>', 'train/<name>' or an image name; default the first training view
     jpeg_quality: int = 90
 
 
@@ -71,9 +72,10 @@ def scene_views(scene: Scene) -> list[View]:
 
 
 def find_view(views: list[View], name: str) -> Optional[View]:
-    """The view labelled `name` ('split/image' or just the image name); the first one for ''."""
+    """The view labelled `name` ('split/image' or just the image name); for '' the first
+    training view (the first view when there is no training view)."""
     if not name:
-        return views[0] if views else None
+        return next((v for v in views if v.split == "train"), views[0] if views else None)
     for view in views:
         if name in (view.label, view.camera.image_name):
             return view
@@ -258,6 +260,7 @@ class ViewerServer:
             frustum = self.server.scene.add_camera_frustum(
                 f"/cameras/{view.split}/{index:05d}", fov=camera.FoVy,
                 aspect=camera.image_width / camera.image_height, scale=scale,
+                thickness=FRUSTUM_LINE_PX, thickness_units="screen",
                 color=TEST_COLOUR if view.split == "test" else TRAIN_COLOUR,
                 image=thumbnail(camera.original_image), wxyz=wxyz, position=position)
             frustum.on_click(lambda event, label=view.label: self._jump_to(label, event.client))
