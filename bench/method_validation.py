@@ -6,6 +6,7 @@ import statistics
 
 from utils.statistics import format_interval
 
+
 def interval(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
     return format_interval(values, scale, digits, signed=True)
 

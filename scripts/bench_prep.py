@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -30,16 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
 
 from bench.harness import reference_view  # noqa: E402
-from bench.prep_benchmark import (  # noqa: E402
-    MASK_SETS,
-    done_runs,
-    masks_of,
-    view_names,
-    write_tables,
-)
+from bench.prep_benchmark import MASK_SETS, done_runs, masks_of, view_names, write_tables  # noqa: E402
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene  # noqa: E402
 from bench.synthetic.segmenter_masks import (  # noqa: E402
     RECORD_FILE,
@@ -49,8 +40,7 @@ from bench.synthetic.segmenter_masks import (  # noqa: E402
     write_segmenter_masks,
 )
 from evaluation.lerf_eval import evaluate_folder  # noqa: E402
-from utils.image_io import read_id_map, write_png  # noqa: E402
-from utils.statistics import format_interval  # noqa: E402
+from utils.image_io import write_png  # noqa: E402
 
 SCENES = {
     "a": {"seed": 0, "num_objects": 4, "elevation_deg": 30.0},

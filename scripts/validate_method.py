@@ -18,18 +18,16 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.synthetic.degrade import MaskDegradation  # noqa: E402
 from bench.method_validation import tables  # noqa: E402
+from bench.synthetic.degrade import MaskDegradation  # noqa: E402
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene  # noqa: E402
 from training.run_logger import read_metric  # noqa: E402
-from utils.statistics import format_interval  # noqa: E402
 
 TRACKER_NOISE = MaskDegradation(jitter_px=2.0, swap_fraction=0.1, merge_fraction=0.1, blob_fraction=0.15)
 SCENES = {   # validation only: none of these seeds is a benchmark scene

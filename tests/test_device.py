@@ -19,8 +19,8 @@ import torch
 
 import gaussian_renderer
 from arguments import parse_training_args
-from gaussian_renderer.device import resolve_data_device, resolve_device
 from gaussian_renderer.contract import RasterOutput
+from gaussian_renderer.device import resolve_data_device, resolve_device
 from method import laknn
 from scene import gaussian_model
 from training import guards

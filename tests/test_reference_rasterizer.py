@@ -10,9 +10,8 @@ from scipy.spatial.transform import Rotation
 
 from gaussian_renderer import rasterization_settings
 from gaussian_renderer.reference import rasterize_reference
-from utils.sh_utils import colors_from_sh
 from utils.graphics_utils import getProjectionMatrix, getWorld2View2
-from utils.sh_utils import C0
+from utils.sh_utils import C0, colors_from_sh
 
 W, H = 21, 17                      # odd sizes: the optical axis hits pixel (10, 8) exactly
 FOVX = math.radians(60.0)
