@@ -1,6 +1,6 @@
-"""The docs match the code: every command line in the code blocks of README.md and docs/*.md
-names an existing script (or make target) and only flags its parser accepts, and every
-repository path the docs mention exists."""
+"""The docs match the code: every command line in the code blocks of README.md, BENCHMARKS.md
+and docs/*.md names an existing script (or make target) and only flags its parser accepts, and
+every repository path the docs mention exists."""
 import functools
 import glob
 import os
@@ -16,8 +16,8 @@ from tests.conftest import ROOT
 # docs/gpu.md is left out until it names its files by their paths (its emulation self-test is
 # submodules/diff-gaussian-rasterization/tests/cuda_emulation_selftest.cpp, its config short_2k.json).
 NOT_YET_CHECKED = {os.path.join(ROOT, "docs", "gpu.md")}
-DOCS = [path for path in [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
-        if path not in NOT_YET_CHECKED]
+DOCS = [path for path in [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "BENCHMARKS.md")]
+        + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))) if path not in NOT_YET_CHECKED]
 TOP_LEVEL = {name for name in os.listdir(ROOT) if not name.startswith(".")} - {"output", "data"}
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
 
