@@ -1,4 +1,4 @@
-"""scripts/perf/training_timing.py on a few iterations: the timing table and the breakdown come out
+"""scripts/perf/bench_training.py on a few iterations: the timing table and the breakdown come out
 with every column filled from the profiler ranges the trainer and the rasterizer mark, and a
 baseline tree is this repository's commit unpacked. Times are printed, never asserted."""
 import os
@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 def test_prints_timing_and_a_breakdown_of_every_part(tmp_path):
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "perf", "training_timing.py"), "--cases", "synthetic_20k",
+        [sys.executable, os.path.join(ROOT, "scripts", "perf", "bench_training.py"), "--cases", "synthetic_20k",
          "--no_baseline", "--repeats", "1", "--warmup", "2", "--iterations", "4", "--profile_iterations", "2",
          "--json", str(tmp_path / "results.json")],
         capture_output=True, text=True, timeout=600)

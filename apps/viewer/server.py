@@ -34,6 +34,7 @@ from utils.visualization import to_uint8_rgb
 
 THUMBNAIL_HEIGHT = 48          # frustum pictures, pixels
 FRUSTUM_LINE_PX = 1.5          # frustum lines, screen pixels (world-unit lines turn into bars up close)
+FRUSTUM_SIZE = 0.04            # frustum depth over the cameras' mean distance to their centroid
 TRAIN_COLOUR = (90, 90, 90)
 TEST_COLOUR = (230, 120, 20)
 NO_SELECTION = "(none)"
@@ -102,12 +103,13 @@ def thumbnail(image: torch.Tensor, height: int = THUMBNAIL_HEIGHT) -> np.ndarray
 
 
 def frustum_scale(views: list[View]) -> float:
-    """A frustum size that suits the spread of the camera centres (a tenth of their mean
-    distance to their centroid)."""
+    """A frustum size that suits the spread of the camera centres (FRUSTUM_SIZE of their mean
+    distance to their centroid): small enough that a neighbouring view's frustum does not
+    cover the picture seen from a camera."""
     centres = np.array([camera_pose(v.camera)[1] for v in views])
     if len(centres) < 2:
         return 0.1
-    return max(0.1 * float(np.linalg.norm(centres - centres.mean(axis=0), axis=1).mean()), 1e-3)
+    return max(FRUSTUM_SIZE * float(np.linalg.norm(centres - centres.mean(axis=0), axis=1).mean()), 1e-3)
 
 
 class ViewerServer:
