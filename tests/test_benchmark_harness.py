@@ -50,7 +50,7 @@ def test_presets_load_and_plan():
     assert configs[0].elevation_deg > max(c.elevation_deg for c in configs[1:])
     assert [c.degradation.jitter_px for c in configs] == [1.0, 1.5, 2.0]
     assert configs[0].degradation.swap_fraction == 0 < configs[1].degradation.swap_fraction
-    # Issue #14's benchmark: objects in contact at 320x240, 3 seeds, the variants share a prefix
+    # The contact benchmark: objects in contact at 320x240, 3 seeds, the variants share a prefix
     # up to where the schedule starts IGD.
     contact = load_preset("contact")
     assert {(s.config.width, s.config.height, s.config.layout) for s in contact.scenes} == {(320, 240, "contact")}

@@ -1,4 +1,4 @@
-"""Issue #12, case 4: every intrinsic and pose is checked on load, the error naming the file and
+"""Failure handling, case 4: every intrinsic and pose is checked on load, the error naming the file and
 the image; a camera set without spread gets a radius from its points."""
 import json
 import os

@@ -1,4 +1,4 @@
-"""Issue #12, case 1: divergence that is not in the loss stops training, names the iteration and
+"""Failure handling, case 1: divergence that is not in the loss stops training, names the iteration and
 the parameter, never reaches a save, and learning-rate flags given at resume apply."""
 import os
 

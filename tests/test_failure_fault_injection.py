@@ -1,4 +1,4 @@
-"""Issue #12: SIGKILL training at random moments while it saves, then check that the model
+"""Failure handling: SIGKILL training at random moments while it saves, then check that the model
 folder still renders (its latest complete iteration) and resumes (from its latest checkpoint)
 to exactly the model of an uninterrupted run.
 

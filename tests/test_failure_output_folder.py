@@ -1,4 +1,4 @@
-"""Issue #12, case 3: a model folder holding another run is refused unless the run resumes or
+"""Failure handling, case 3: a model folder holding another run is refused unless the run resumes or
 --overwrite clears it; a resumed run keeps one metrics curve; a re-render leaves no stale
 prompt mask."""
 import csv

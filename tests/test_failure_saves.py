@@ -1,4 +1,4 @@
-"""Issue #12, cases 2 and 5: an iteration folder appears whole or not at all, its PLY and
+"""Failure handling, cases 2 and 5: an iteration folder appears whole or not at all, its PLY and
 classifier are tied by a manifest, and OS errors while saving are one line naming the path and
 what was kept."""
 import csv

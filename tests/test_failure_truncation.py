@@ -1,4 +1,4 @@
-"""Issue #12, case 6: nothing is truncated silently: ids >= 256 keep 16 bits, views without
+"""Failure handling, case 6: nothing is truncated silently: ids >= 256 keep 16 bits, views without
 ground truth are refused or counted, prompt ids no Gaussian predicts are warned about."""
 import json
 import os
