@@ -29,8 +29,8 @@ from typing import Callable, NamedTuple
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-import diff_gaussian_rasterization as ours_module
 from arguments import parse_training_args
+from gaussian_renderer.backend import rasterize_extension
 from training.output_folder import prepare_model_folder
 from training.trainer import Trainer
 
@@ -56,8 +56,7 @@ Rasterize = Callable[[tuple, dict], tuple[torch.Tensor, torch.Tensor, torch.Tens
 def ours(emulate_cuda: bool = False) -> Rasterize:
     """Our rasterizer (the tensors' device picks the path; emulate_cuda: the CUDA kernels on CPU)."""
     def rasterize(settings: tuple, leaves: dict):
-        out = ours_module.GaussianRasterizer(ours_module.GaussianRasterizationSettings(*settings),
-                                             emulate_cuda=emulate_cuda).rasterize(**leaves)
+        out = rasterize_extension(settings, **leaves, emulate_cuda=emulate_cuda)
         return out.color, out.objects, out.radii
     return rasterize
 
@@ -146,10 +145,11 @@ def leaves_of(inputs: dict) -> dict:
     return leaves
 
 
-def forward_backward(rasterize: Rasterize, settings: tuple, inputs: dict, upstream: dict | None) -> Outputs:
+def forward_backward(rasterize: Rasterize, settings: tuple, inputs: dict, upstream: dict | None,
+                     leaves: dict | None = None) -> Outputs:
     """One forward, and a backward of sum(color * upstream color) + sum(objects * upstream objects)
-    unless upstream is None."""
-    leaves = leaves_of(inputs)
+    unless upstream is None. leaves: leaves_of(inputs) made beforehand (else made here)."""
+    leaves = leaves_of(inputs) if leaves is None else leaves
     color, objects, radii = rasterize(settings, leaves)
     grads = {}
     if upstream is not None:
@@ -191,29 +191,33 @@ def _synchronize(device: torch.device) -> None:
 class Timing:
     forward_s: float           # median
     forward_backward_s: float  # median
-    peak_bytes: int | None     # device memory of one forward+backward above what was allocated before; None on CPU
+    peak_bytes: int | None     # device memory of one forward+backward above the inputs and their leaves; None on CPU
 
 
 def time_rasterizer(rasterize: Rasterize, settings: tuple, inputs: dict, upstream: dict,
                     device: torch.device, warmup: int = 3, repeats: int = 10) -> Timing:
-    """Medians over `repeats` runs after `warmup` forward+backward runs, each run synchronised."""
+    """Medians over `repeats` runs after `warmup` forward+backward runs, each run synchronised
+    (the leaves are made before the clock starts)."""
     for _ in range(warmup):
         forward_backward(rasterize, settings, inputs, upstream)
     times: dict[str, list[float]] = {"forward": [], "forward_backward": []}
     for _ in range(repeats):
         for kind, up in (("forward", None), ("forward_backward", upstream)):
+            leaves = leaves_of(inputs)
             _synchronize(device)
             start = time.perf_counter()
-            forward_backward(rasterize, settings, inputs, up)
+            forward_backward(rasterize, settings, inputs, up, leaves)
             _synchronize(device)
             times[kind].append(time.perf_counter() - start)
+            del leaves
     peak = None
     if device.type == "cuda":
+        leaves = leaves_of(inputs)
         torch.cuda.empty_cache()
         _synchronize(device)
         before = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
-        forward_backward(rasterize, settings, inputs, upstream)
+        forward_backward(rasterize, settings, inputs, upstream, leaves)
         _synchronize(device)
         peak = torch.cuda.max_memory_allocated(device) - before
     return Timing(statistics.median(times["forward"]), statistics.median(times["forward_backward"]), peak)

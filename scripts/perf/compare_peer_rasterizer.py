@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             "max(1, max |ours|); gradients: scale max |ours|, upstream gradients random)", "",
             difference_table(differences), "",
             f"Median times after {args.warmup} warm-up runs ({args.repeats} runs) and peak memory of one "
-            "forward+backward (above the inputs)", "", timing_table(timings, names)]
+            "forward+backward (above the inputs and their copies that take the gradients)", "", timing_table(timings, names)]
     if args.train_gaussians:
         memory = training_case(args, scratch, device)
         figures["training"] = vars(memory)
