@@ -91,6 +91,7 @@ START=$(date +%s)
 # ----------------------------------------------------------------------------- bookkeeping
 declare -A STATUS SECS LIMIT
 declare -A R   # results for the table
+PEER_BUILD_PID=""
 STEP_DEADLINE=0
 FAILED=0
 log() { echo "$*" | tee -a "$LOG"; }
@@ -145,6 +146,8 @@ step() {
 # The table, written to OUT/summary.md whatever happened (also on Ctrl+C or a killed step).
 summary() {
   local total=$(( $(date +%s) - START )) s
+  # A peer build still running (its step was skipped or cut short) ends with the check.
+  if [ -n "$PEER_BUILD_PID" ] && kill -0 "$PEER_BUILD_PID" 2>/dev/null; then kill "$PEER_BUILD_PID"; fi
   {
     echo "GPU check ($MODE, device $DEVICE${R[gpu]:+, ${R[gpu]}}, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
     echo
@@ -250,7 +253,6 @@ step_packages() {
 }
 
 # ----------------------------------------------------------------------------- build
-PEER_BUILD_PID=""
 step_build() {
   # Gaussian Grouping's rasterizer builds in the background, beside ours (the peer step waits).
   if [ "$MODE" = gpu ] && wanted peer && [ "$PEER_WANTED" = 1 ] && [ -f "$PEER/setup.py" ]; then
