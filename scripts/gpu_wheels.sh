@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     --python-version) PY_VERSION="$2"; shift ;;
     --platform) PLATFORM="$2"; shift ;;
     --peer) PEER="$2"; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     -*) echo "gpu_wheels: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) DIR="$1" ;;
   esac
