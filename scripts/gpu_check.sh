@@ -36,7 +36,7 @@ PEER=""
 PEER_WANTED=1
 ALL_STEPS=environment,packages,build,parity,train,render,peer
 STEPS=$ALL_STEPS
-usage() { sed -n '2,26p' "$0"; }
+usage() { sed -n '2,25p' "$0"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --cpu-dry-run) MODE=dry-run ;;
