@@ -12,7 +12,7 @@ KNN_SRC := $(shell find submodules/simple-knn -type f \( -name '*.py' -o -name '
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-slow bench-rasterizer bench-small bench-small-ablations bench-contact clean-ext help \
-	cuda-build-check gpu-check gpu-check-dry-run
+	cuda-build-check gpu-check gpu-check-dry-run gpu-wheels
 help:
 	@echo "make demo       set up, make a synthetic scene, train, render and evaluate (minutes on CPU)"
 	@echo "make test       set up and run the fast test suite"
@@ -25,9 +25,12 @@ help:
 	@echo "                  variants x 3 seeds, means with 95 % intervals (about 1 h on 2 cores; resumable)"
 	@echo "make cuda-build-check  build both extensions WITH CUDA in .venv-cuda (torch 2.14.1, about 7 GB;"
 	@echo "                  needs nvcc, no GPU), import them and run the extension tests there"
-	@echo "make gpu-check    on a GPU machine: build, CUDA parity tests, train/render/evaluate the demo on"
-	@echo "                  cuda, one table (GPU_CHECK_ARGS=\"--wheels DIR\"); see scripts/gpu_check.sh"
-	@echo "make gpu-check-dry-run  the same steps on the CPU (checks the script; minutes)"
+	@echo "make gpu-wheels   where a package index is reachable: the wheels an offline GPU machine lacks"
+	@echo "                  (cp312 manylinux) and Gaussian Grouping's rasterizer source, in gpu_wheels/, with sizes"
+	@echo "make gpu-check    on a GPU machine whose python3 has a CUDA torch: install what is missing from"
+	@echo "                  gpu_wheels/, build for that GPU, CUDA parity tests, demo on cuda, ours vs Gaussian"
+	@echo "                  Grouping's rasterizer; one table in output/gpu_check (docs/gpu.md)"
+	@echo "make gpu-check-dry-run  the same steps on the CPU with .venv (checks the script; minutes)"
 
 $(STAMPS)/venv:
 	$(PYTHON) -m venv $(VENV)
@@ -100,12 +103,19 @@ bench-contact: setup
 cuda-build-check:
 	scripts/cuda_build_check.sh
 
+# The GPU check (scripts/gpu_check.sh, docs/gpu.md) against an existing Python with a CUDA torch:
+# it installs only what that Python lacks, from gpu_wheels/ (made by `make gpu-wheels`).
 GPU_CHECK_ARGS ?=
 gpu-check:
-	scripts/gpu_check.sh $(GPU_CHECK_ARGS)
+	scripts/gpu_check.sh --python $(PYTHON) $(if $(wildcard gpu_wheels),--wheels gpu_wheels) $(GPU_CHECK_ARGS)
 
 gpu-check-dry-run: setup
-	scripts/gpu_check.sh --cpu-dry-run
+	scripts/gpu_check.sh --cpu-dry-run --python $(PY) $(GPU_CHECK_ARGS)
+
+# GPU_WHEELS_ARGS="--python-version 3.12 --platform manylinux_2_28_x86_64" are the defaults.
+GPU_WHEELS_ARGS ?=
+gpu-wheels:
+	PYTHON=$(PYTHON) scripts/gpu_wheels.sh $(GPU_WHEELS_ARGS) gpu_wheels
 
 clean-ext:
 	rm -f $(STAMPS)/rasterizer $(STAMPS)/knn

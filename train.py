@@ -5,7 +5,6 @@
 """
 import sys
 
-from apps.viewer.server import ViewerOptions, open_training_viewer
 from arguments import parse_training_args, write_cfg_args
 from scene.model_folder import SaveError, prepare_model_folder
 from training.trainer import Trainer, TrainingDiverged
@@ -29,6 +28,9 @@ def main(argv=None) -> int:
     print(f"Device: {trainer.device}   Schedule: {trainer.strategy.describe()}")
     viewer = None
     if args.viewer:
+        # Imported only here: viser and its dependencies (about 10 MB of wheels) stay off the
+        # start-up path of a training run without the viewer (an offline GPU machine lacks them).
+        from apps.viewer.server import ViewerOptions, open_training_viewer
         viewer = open_training_viewer(trainer, ViewerOptions(port=args.viewer_port))
         trainer.add_iteration_callback(args.viewer_refresh, viewer.show_training_state)
         print(f"Live viewer at {viewer.url} (refreshed every {args.viewer_refresh} iterations)", flush=True)

@@ -5,9 +5,10 @@ default): median forward time, median forward+backward time, and peak memory, me
 growth of the process's resident set (VmHWM after resetting it through /proc/self/clear_refs,
 minus VmRSS before) during one forward+backward.
 
-The scene: random Gaussians spread through the view frustum at depths 2..8, anisotropic scales
-whose projected standard deviation is 1..8 px (log-uniform) at 256 px width (so 0.5..4 px at
-128 and 2..16 px at 512), opacities 0.1..0.9, random rotations, SH degree 3 colours.
+The scene (bench/rasterizer_scene.py): random Gaussians spread through the view frustum at depths
+2..8, anisotropic scales whose projected standard deviation is 1..8 px (log-uniform) at 256 px
+width (so 0.5..4 px at 128 and 2..16 px at 512), opacities 0.1..0.9, random rotations, SH degree 3
+colours.
 
     python scripts/perf/bench_rasterizer.py              # the full grid
     python scripts/perf/bench_rasterizer.py --quick      # 10k Gaussians at 128^2 and 256^2
@@ -15,7 +16,6 @@ whose projected standard deviation is 1..8 px (log-uniform) at 256 px width (so 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
@@ -28,39 +28,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from gaussian_renderer.contract import GaussianRasterizationSettings  # noqa: E402
+from bench.rasterizer_scene import make_scene  # noqa: E402
 from gaussian_renderer.reference import rasterize_reference  # noqa: E402
-from utils.graphics_utils import getProjectionMatrix  # noqa: E402
 
-FOV_X = math.radians(60.0)
 OUTPUTS = ("color", "objects", "depth", "alpha")
-
-
-def make_scene(n: int, width: int, height: int, num_objects: int = 16,
-               seed: int = 0) -> tuple[GaussianRasterizationSettings, dict]:
-    """Settings of a camera at the origin looking down +z and n random Gaussians in its view."""
-    g = torch.Generator().manual_seed(seed)
-    fov_y = 2 * math.atan(math.tan(FOV_X / 2) * height / width)
-    tan_x, tan_y = math.tan(FOV_X / 2), math.tan(fov_y / 2)
-    z = 2.0 + 6.0 * torch.rand(n, generator=g)
-    x = (2 * torch.rand(n, generator=g) - 1) * 1.1 * tan_x * z
-    y = (2 * torch.rand(n, generator=g) - 1) * 1.1 * tan_y * z
-    focal_at_256 = 256 / (2 * tan_x)
-    sigma_px = torch.exp(torch.rand(n, 3, generator=g) * math.log(8.0))
-    inputs = dict(
-        means3D=torch.stack([x, y, z], dim=1),
-        opacities=0.1 + 0.8 * torch.rand(n, 1, generator=g),
-        shs=0.3 * torch.randn(n, 16, 3, generator=g),
-        sh_objs=torch.randn(n, 1, num_objects, generator=g),
-        scales=sigma_px * z[:, None] / focal_at_256,
-        rotations=torch.nn.functional.normalize(torch.randn(n, 4, generator=g), dim=1),
-    )
-    view = torch.eye(4)
-    settings = GaussianRasterizationSettings(
-        image_height=height, image_width=width, tanfovx=tan_x, tanfovy=tan_y, bg=torch.zeros(3),
-        scale_modifier=1.0, viewmatrix=view, projmatrix=view @ getProjectionMatrix(0.01, 100.0, FOV_X, fov_y).T,
-        sh_degree=3, campos=torch.zeros(3))
-    return settings, inputs
 
 
 def rasterize_cpp(settings, **kwargs):
