@@ -21,7 +21,7 @@ from prep.geometry import (
     track_observations,
 )
 from prep.mask_sources import read_mask_folder, sam_masks
-from prep.report import report, write_object_masks
+from prep.report import check_out_folder, report, write_object_masks
 
 DEFAULT_SAMPLES_PER_VIEW = 3000
 LOW_DEPTH_AGREEMENT = 0.98   # below this share of confirmed lifted points, the depth model is suspect
@@ -77,8 +77,13 @@ def prepare_masks(scene_dir: str, options: PrepareOptions, association_options: 
     if bool(options.masks_dir) == bool(options.sam_config):
         raise ValueError("give exactly one mask source: --masks DIR or --sam CONFIG")
     out_dir = os.path.join(scene_dir, options.out)
-    if os.path.exists(out_dir) and not force:
-        raise FileExistsError(f"{out_dir} exists (use --force to replace it)")
+    check_out_folder(scene_dir, out_dir, force=force, inputs={
+        "the scene's photos": os.path.join(scene_dir, options.images),
+        "the scene's SfM model": os.path.join(scene_dir, "sparse"),
+        "the photos convert.py reads": os.path.join(scene_dir, "input"),
+        "the distorted SfM model": os.path.join(scene_dir, "distorted"),
+        "the input masks": options.masks_dir, "the SAM config": options.sam_config,
+        "the depth model": options.depth_model})
     start = time.perf_counter()
     reconstruction, model_dir = read_reconstruction(scene_dir)
     views = scene_views(reconstruction, model_dir)
