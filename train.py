@@ -8,7 +8,7 @@ import sys
 from apps.viewer.server import ViewerOptions, open_training_viewer
 from arguments import parse_training_args, write_cfg_args
 from scene.model_folder import SaveError
-from training.output_folder import prepare_model_folder
+from training.output_folder import check_resume, prepare_model_folder
 from training.trainer import Trainer, TrainingDiverged
 from utils.errors import exits_cleanly_on
 from utils.memory import keep_freed_memory
@@ -20,8 +20,10 @@ def main(argv=None) -> int:
     args = parse_training_args(argv)
     args.start_checkpoint = prepare_model_folder(args.model_path, args.start_checkpoint, args.resume,
                                                  args.overwrite)
-    write_cfg_args(args, args.model_path)
+    if args.start_checkpoint:
+        check_resume(args, args.start_checkpoint)
     trainer = Trainer.from_args(args)
+    write_cfg_args(args, args.model_path)   # after the checkpoint is loaded: a refused resume keeps the old one
     print(f"Output folder: {args.model_path}  ({len(trainer.scene.getTrainCameras())} train / "
           f"{len(trainer.scene.getTestCameras())} test views, "
           f"{trainer.gaussians.get_xyz.shape[0]} initial Gaussians)")

@@ -10,10 +10,14 @@ import numpy as np
 import pytest
 
 import prepare_masks
+import render
+import train
+from arguments import read_cfg_args
 from bench.synthetic.raytrace import render_view
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene, scene_geometry
 from bench.synthetic.segmenter_masks import SegmenterErrors, write_segmenter_masks
-from tests.failure_helpers import error_lines
+from tests.conftest import make_scene
+from tests.failure_helpers import TINY_FLAGS, error_lines, run_train
 
 
 def tree_hash(folder) -> str:
@@ -87,3 +91,54 @@ def test_prepare_masks_force_replaces_its_own_output(mask_scene, capsys):
     assert (tree_hash(masks), tree_hash(os.path.join(scene, "images")),
             tree_hash(os.path.join(scene, "sparse"))) == before               # ... inputs untouched
     assert not [n for n in os.listdir(scene) if n.startswith(".")]            # no build folder left
+
+
+# ----------------------------------------------------------------------------- train.py --resume
+@pytest.fixture(scope="module")
+def trained_sh1(tiny_scene, tmp_path_factory):
+    """A tiny run whose sh_degree (1) comes from its config file, with checkpoints at 10 and 20."""
+    folder = tmp_path_factory.mktemp("resume")
+    config = folder / "config.json"
+    config.write_text('{"sh_degree": 1}')
+    model = folder / "m"
+    assert train.main(["-s", tiny_scene, "-m", str(model), *TINY_FLAGS, "--config_file", str(config)]) == 0
+    return model
+
+
+@pytest.fixture
+def resumable(trained_sh1, tmp_path):
+    return shutil.copytree(trained_sh1, tmp_path / "m")
+
+
+@pytest.mark.parametrize("flags, setting", [(["--num_classes", "32"], "num_classes"),
+                                            (["--sh_degree", "3"], "sh_degree"),
+                                            (["--num_objects", "8"], "num_objects")])
+def test_a_refused_resume_names_the_setting_and_writes_nothing(tiny_scene, resumable, capsys, flags, setting):
+    before = tree_hash(resumable)
+    code, _, err = run_train(capsys, tiny_scene, resumable, "--resume", *flags)
+    assert code == 1
+    [line] = error_lines(err)
+    assert f"it has {setting} " in line and f"--{setting}" in line, line
+    assert tree_hash(resumable) == before
+
+
+def test_a_resume_without_the_config_file_continues_the_runs_settings(tiny_scene, resumable, capsys):
+    code, out, err = run_train(capsys, tiny_scene, resumable, "--resume")
+    assert code == 0, err
+    assert "at iteration 21" in out
+    assert read_cfg_args(str(resumable))["sh_degree"] == 1
+    assert render.main(["-m", str(resumable), "--skip_train", "--quiet"]) == 0
+
+
+def test_a_resume_on_another_scene_is_refused_unless_asked(tiny_scene, resumable, tmp_path, capsys):
+    other = make_scene(tmp_path / "other", "--seed", 5, "--num_views", 8, "--width", 64, "--height", 48,
+                       "--num_objects", 3)
+    before = tree_hash(resumable)
+    code, _, err = run_train(capsys, other, resumable, "--resume")
+    assert code == 1
+    [line] = error_lines(err)
+    assert f"was trained on {tiny_scene}" in line and "--resume_other_scene" in line
+    assert tree_hash(resumable) == before
+    code, _, err = run_train(capsys, other, resumable, "--resume", "--resume_other_scene")
+    assert code == 0, err
+    assert read_cfg_args(str(resumable))["source_path"] == other

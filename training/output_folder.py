@@ -8,12 +8,14 @@ in its name. Writability is probed before any training, not discovered at the fi
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import shutil
 
+from arguments import read_cfg_args
 from scene.model_folder import checkpoint_path, remove_partial_saves, saved_checkpoints
-from utils.atomic_io import atomic_path
+from utils.atomic_io import atomic_path, torch_load_checked
 
 # What a run writes into its model folder. Of these, RESULTS make a folder "another run's".
 RUN_FILES = ("cfg_args", "cameras.json", "metrics.csv", "results.json", "point_cloud", "train", "test")
@@ -96,6 +98,37 @@ def prepare_model_folder(model_path: str, start_checkpoint: str, resume: bool,
             print(f"--overwrite: removed {', '.join(removed)} from {model_path}")
     check_writable(model_path)
     return start_checkpoint
+
+
+def checkpoint_settings(path: str) -> dict[str, int]:
+    """The settings a checkpoint's tensors fix: sh_degree, num_objects, num_classes (those it
+    records; a file of another format records none and is refused when loaded)."""
+    state = torch_load_checked(path, "checkpoint")
+    settings = {}
+    gaussians = state.get("gaussians") if isinstance(state, dict) else None
+    if isinstance(gaussians, dict):
+        settings.update({key: gaussians[name] for key, name in (("sh_degree", "max_sh_degree"),
+                                                                ("num_objects", "num_objects")) if name in gaussians})
+    classifier = state.get("classifier") if isinstance(state, dict) else None
+    if isinstance(classifier, dict) and hasattr(classifier.get("weight"), "shape"):
+        settings["num_classes"] = int(classifier["weight"].shape[0])
+    return settings
+
+
+def check_resume(args: argparse.Namespace, checkpoint: str) -> None:
+    """Refuse a resume that cannot continue `checkpoint` as it is, before anything is written:
+    a model setting (sh_degree, num_objects, num_classes) other than the checkpoint's, or another
+    scene than the run's (`--source_path` in cfg_args) unless `--resume_other_scene`."""
+    for key, saved in checkpoint_settings(checkpoint).items():
+        if getattr(args, key) != saved:
+            raise OutputFolderError(f"cannot resume {checkpoint}: it has {key} {saved}, this run asks for "
+                                    f"{getattr(args, key)} (drop --{key}, or train a new model)")
+    if not os.path.isfile(os.path.join(args.model_path, "cfg_args")) or args.resume_other_scene:
+        return
+    saved_scene = read_cfg_args(args.model_path).get("source_path", "")
+    if saved_scene and os.path.realpath(saved_scene) != os.path.realpath(args.source_path):
+        raise OutputFolderError(f"--resume: {args.model_path} was trained on {saved_scene}, not "
+                                f"{args.source_path}; pass --resume_other_scene to continue it there")
 
 
 def check_writable(model_path: str) -> None:
