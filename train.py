@@ -39,8 +39,8 @@ def main(argv=None) -> int:
     print("Training complete.", flush=True)
     if viewer is not None:
         viewer.show_training_state(trainer, trainer.opt.iterations)
-        print(f"The viewer stays at {viewer.url} with the final model; Ctrl+C to quit.", flush=True)
-        viewer.serve_until_interrupted()
+        viewer.serve_until_interrupted(
+            f"The viewer stays at {viewer.url} with the final model; Ctrl+C to quit.")
     return 0
 
 

@@ -244,6 +244,32 @@ def merge_under_cli(args: argparse.Namespace, values: dict[str, Any], explicit: 
     return args
 
 
+def check_port_number(port: int, what: str) -> int:
+    """`port` if it is a TCP port number (1-65535), else a ValueError naming `what`."""
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{what} {port} is not a port number (1-65535)")
+    return port
+
+
+def port_number(text: str) -> int:
+    """argparse type of a `--port`: a TCP port number (1-65535)."""
+    try:
+        return check_port_number(int(text), "port")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err) if text.lstrip("-").isdigit() else f"invalid port {text!r}")
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a count that must be at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 class _RefusedFlag(argparse.Action):
     """A Gaussian Grouping flag with no meaning here: an error that says what to do instead."""
 
@@ -296,6 +322,8 @@ def parse_training_args(argv: Sequence[str] | None = None) -> argparse.Namespace
         inherit_saved_settings(args, given)
     if not args.source_path:
         parser.error("-s/--source_path is required")
+    if not 1 <= args.viewer_port <= 65535:
+        parser.error(f"--viewer_port {args.viewer_port} is not a port number (1-65535)")
     if args.iterations not in args.save_iterations:
         args.save_iterations.append(args.iterations)
     return args

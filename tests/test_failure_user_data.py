@@ -12,6 +12,8 @@ import pytest
 import prepare_masks
 import render
 import train
+import view
+from apps.viewer.server import check_port_free
 from arguments import read_cfg_args
 from bench.synthetic.raytrace import render_view
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene, scene_geometry
@@ -142,3 +144,22 @@ def test_a_resume_on_another_scene_is_refused_unless_asked(tiny_scene, resumable
     code, _, err = run_train(capsys, other, resumable, "--resume", "--resume_other_scene")
     assert code == 0, err
     assert read_cfg_args(str(resumable))["source_path"] == other
+
+
+# ----------------------------------------------------------------------------- one-line errors
+@pytest.mark.parametrize("main, argv, message", [
+    (view.main, ["-m", "any", "--port", "70000"], "argument --port: port 70000 is not a port number (1-65535)"),
+    (view.main, ["-m", "any", "--port", "-1"], "argument --port: port -1 is not a port number (1-65535)"),
+    (train.main, ["-s", "any", "-m", "any", "--viewer_port", "70000"],
+     "--viewer_port 70000 is not a port number (1-65535)"),
+])
+def test_port_numbers_are_checked_before_anything_runs(main, argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("error: " + message)
+
+
+def test_the_viewer_refuses_a_port_number_in_one_line():
+    with pytest.raises(ValueError, match="viewer port 70000 is not a port number"):
+        check_port_free("127.0.0.1", 70000)
