@@ -6,10 +6,13 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
+import numpy as np
+
 from gaussian_renderer.device import resolve_device
 from prep.association import Association, AssociationOptions, associate
 from prep.completion import CompletionOptions, complete_masks
 from prep.depth import depth_maps
+from utils.errors import DataError
 from prep.geometry import (
     AGREEING_VIEWS,
     Observations,
@@ -50,6 +53,12 @@ def gather_observations(views: list[View], masks: list, options: PrepareOptions,
     if options.use_tracks:
         parts.append(track_observations(reconstruction, views))
         log(f"SfM tracks: {parts[-1].num_points} points, {len(parts[-1].point)} observations")
+        if depths is None and points_in_two_views(parts[-1]) == 0:
+            raise DataError(
+                f"the SfM points of the scene carry no track seen in two views ({parts[-1].num_points} "
+                f"points, {len(parts[-1].point)} observations), so nothing links the masks across views: "
+                "train an RGB-only depth model on the scene and pass it as --depth_model "
+                "(docs/own_capture.md, step 3)")
     if depths is not None:
         parts.append(depth_observations(views, depths, masks, options.samples_per_view, options.seed))
         agreement = depth_agreement(parts[-1])     # None: no pixel to lift (no mask with depth)
@@ -67,6 +76,24 @@ def gather_observations(views: list[View], masks: list, options: PrepareOptions,
     if not parts:
         raise ValueError("no geometry: use the SfM tracks or give --depth_model")
     return Observations.concatenate(parts), depth_record
+
+
+def points_in_two_views(observations: Observations) -> int:
+    """How many points are observed in at least two different views."""
+    pairs = np.unique(np.stack([observations.point, observations.view]), axis=1)
+    return int((np.bincount(pairs[0], minlength=observations.num_points) >= 2).sum()) if pairs.size else 0
+
+
+def check_association(association: Association, options: AssociationOptions, log: Callable[[str], None]) -> None:
+    """Refuse an all-background result; say when --num_classes left objects out."""
+    if not association.objects:
+        reasons = sorted({m.reason for m in association.masks if m.reason})
+        raise DataError(f"no object associated from {len(association.masks)} masks"
+                        f"{' (' + '; '.join(reasons[:3]) + ')' if reasons else ' (the masks hold no id > 0)'}; "
+                        "nothing was written: check the masks, --min_views, or give --depth_model")
+    if association.objects_left_out:
+        log(f"warning: {association.objects_left_out} more objects were found than --num_classes "
+            f"{options.num_classes} holds (ids 1..{options.num_classes - 1}); the smallest were left out")
 
 
 def prepare_masks(scene_dir: str, options: PrepareOptions, association_options: AssociationOptions,
@@ -98,6 +125,7 @@ def prepare_masks(scene_dir: str, options: PrepareOptions, association_options: 
         depths = depth_maps(options.depth_model, views, options.depth_iteration, resolve_device(options.device))
     observations, depth_record = gather_observations(views, masks, options, reconstruction, depths, log)
     association = associate(masks, observations, association_options)
+    check_association(association, association_options, log)
     filled = None
     if depths is not None and options.complete:
         association.id_maps, filled = complete_masks(association.id_maps, views, depths, completion_options)

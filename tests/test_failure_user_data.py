@@ -3,6 +3,7 @@ run writes nothing, and bad input fails in one line (README "Failure behaviour")
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 
@@ -18,8 +19,12 @@ from arguments import read_cfg_args
 from bench.synthetic.raytrace import render_view
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene, scene_geometry
 from bench.synthetic.segmenter_masks import SegmenterErrors, write_segmenter_masks
+from prep.depth import check_model_cameras
+from prep.geometry import read_reconstruction, scene_views
 from tests.conftest import make_scene
 from tests.failure_helpers import TINY_FLAGS, error_lines, run_train
+from utils.errors import DataError
+from utils.image_io import read_id_map, write_png
 
 
 def tree_hash(folder) -> str:
@@ -163,3 +168,81 @@ def test_port_numbers_are_checked_before_anything_runs(main, argv, message, caps
 def test_the_viewer_refuses_a_port_number_in_one_line():
     with pytest.raises(ValueError, match="viewer port 70000 is not a port number"):
         check_port_free("127.0.0.1", 70000)
+
+
+# ----------------------------------------------------------------------------- prepare_masks input
+def test_all_background_masks_are_refused_and_nothing_is_written(mask_scene, tmp_path, capsys):
+    scene, masks, argv = mask_scene
+    for name in os.listdir(masks):
+        if name.endswith(".png"):
+            write_png(os.path.join(masks, name), np.zeros((MASK_SCENE.height, MASK_SCENE.width), np.uint8))
+    capsys.readouterr()
+    assert prepare_masks.main(argv + ["--out", "associated"]) == 1
+    [line] = error_lines(capsys.readouterr().err)
+    assert line.startswith("error: no object associated from 0 masks (the masks hold no id > 0)")
+    assert not os.path.exists(os.path.join(scene, "associated"))
+
+
+@pytest.mark.parametrize("value", ["1", "0", "-3"])
+def test_num_classes_below_two_is_refused(mask_scene, value, capsys):
+    with pytest.raises(SystemExit):
+        prepare_masks.main(mask_scene[2] + ["--num_classes", value])
+    assert "argument --num_classes: must be at least" in capsys.readouterr().err
+
+
+def test_objects_beyond_num_classes_are_reported(mask_scene, capsys):
+    scene, masks, argv = mask_scene
+    assert prepare_masks.main(argv + ["--out", "associated", "--num_classes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"warning: {MASK_SCENE.num_objects - 1} more objects were found than --num_classes 2" in out
+
+
+def test_samples_per_view_must_be_positive(mask_scene, capsys):
+    with pytest.raises(SystemExit):
+        prepare_masks.main(mask_scene[2] + ["--samples_per_view", "-5"])
+    assert "argument --samples_per_view: must be at least 1, got -5" in capsys.readouterr().err
+
+
+def test_colour_masks_are_read_as_one_id_per_colour(mask_scene, capsys):
+    """Instances painted in colours that differ only in green or blue stay apart."""
+    scene, masks, argv = mask_scene
+    assert prepare_masks.main(argv + ["--out", "from_ids"]) == 0
+    palette = np.array([[0, 0, 0]] + [[90, 20 * k % 256, (255 - 7 * k) % 256] for k in range(1, 256)], np.uint8)
+    for name in os.listdir(masks):
+        if name.endswith(".png"):
+            ids = read_id_map(os.path.join(masks, name))
+            write_png(os.path.join(masks, name), palette[ids])
+    assert prepare_masks.main(argv + ["--out", "from_colours"]) == 0
+    for name in sorted(os.listdir(os.path.join(scene, "from_ids"))):
+        if name.endswith(".png"):
+            assert np.array_equal(read_id_map(os.path.join(scene, "from_ids", name)),
+                                  read_id_map(os.path.join(scene, "from_colours", name))), name
+
+
+def test_a_sam_config_that_is_not_an_object_is_one_line(mask_scene, tmp_path, capsys):
+    scene, _, _ = mask_scene
+    config = tmp_path / "sam.json"
+    config.write_text('["sam", "ckpt.pth"]')
+    capsys.readouterr()
+    assert prepare_masks.main(["-s", scene, "--sam", str(config)]) == 1
+    [line] = error_lines(capsys.readouterr().err)
+    assert "the SAM config must be a JSON object" in line and "not a list" in line
+
+
+def test_a_depth_model_of_another_scene_is_refused(mask_scene, tmp_path):
+    scene, _, _ = mask_scene
+    reconstruction, model_dir = read_reconstruction(scene)
+    views = scene_views(reconstruction, model_dir)
+    model = tmp_path / "depth_model"
+    model.mkdir()
+    cameras = [{"img_name": v.name, "position": (-v.world_to_camera[:3, :3].T @ v.world_to_camera[:3, 3]).tolist()}
+               for v in views]
+    (model / "cameras.json").write_text(json.dumps(cameras))
+    check_model_cameras(str(model), views)                      # its own scene: accepted
+    (model / "cameras.json").write_text(json.dumps([{**c, "img_name": "IMG_" + c["img_name"]} for c in cameras]))
+    with pytest.raises(DataError, match=f"not trained on this scene: {len(views)} of {len(views)} views"):
+        check_model_cameras(str(model), views)
+    moved = [{**c, "position": [p + 0.5 for p in c["position"]]} for c in cameras]
+    (model / "cameras.json").write_text(json.dumps(moved))
+    with pytest.raises(DataError, match="trained with other cameras than this scene's"):
+        check_model_cameras(str(model), views)
