@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
+import edit
 import prepare_masks
 import render
 import train
@@ -246,3 +247,35 @@ def test_a_depth_model_of_another_scene_is_refused(mask_scene, tmp_path):
     (model / "cameras.json").write_text(json.dumps(moved))
     with pytest.raises(DataError, match="trained with other cameras than this scene's"):
         check_model_cameras(str(model), views)
+
+
+# ----------------------------------------------------------------------------- edit.py
+@pytest.mark.parametrize("plan, message", [
+    ({"edits": [{"op": "remove", "objects": [1], "convex_hull": "no"}]},
+     "edit 1: 'convex_hull' must be true or false, got 'no'"),
+    ({"edits": [{"op": "recolour", "objects": [1], "rgb": [1, 0, 0], "view_dependent": "false"}]},
+     "edit 1: 'view_dependent' must be true or false, got 'false'"),
+    ({"edits": [{"op": "remove", "objects": [1]}], "render": "false"}, "'render' must be true or false"),
+    ({"edits": [], "export_groups": 1}, "'export_groups' must be true or false, got 1"),
+    ({"edits": [{"op": "remove", "objects": ["a"]}], "prompt_ids": {"a": [1]}},
+     "'prompt_ids' is the path of a prompts JSON file"),
+    ({"edits": [{"op": "remove", "objects": [1]}], "prompt_ids": [1, 2]}, "got list [1, 2]"),
+])
+def test_edit_file_values_of_the_wrong_type_are_one_line(tmp_path, capsys, plan, message):
+    path = tmp_path / "edits.json"
+    path.write_text(json.dumps({"model": "m", "output": str(tmp_path / "o"), **plan}))
+    capsys.readouterr()
+    assert edit.main(["--edits", str(path)]) == 1
+    [line] = error_lines(capsys.readouterr().err)
+    assert message in line and str(path) in line
+
+
+def test_removing_every_object_is_refused_and_writes_nothing(trained_sh1, tmp_path, capsys):
+    before = tree_hash(trained_sh1)
+    out = tmp_path / "empty"
+    capsys.readouterr()
+    assert edit.main(["-m", str(trained_sh1), "-o", str(out), "--remove", *map(str, range(8))]) == 1
+    [line] = error_lines(capsys.readouterr().err)
+    assert "the edits remove all" in line and "nothing was written" in line
+    assert not out.exists() and tree_hash(trained_sh1) == before
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]

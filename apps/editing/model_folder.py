@@ -59,6 +59,8 @@ def load_model(model_path: str, iteration: int = -1, device: torch.device | str 
     manifest = verify_iteration_folder(folder)
     gaussians.load_ply(ply_path)
     check_gaussian_count(folder, manifest, gaussians.num_points)
+    if gaussians.num_points == 0:
+        raise ValueError(f"{ply_path} holds no Gaussians: there is nothing to render or edit")
     classifier = IdentityClassifier(gaussians.num_objects, sizes.num_classes)
     state = torch_load_checked(os.path.join(folder, CLASSIFIER_NAME), "classifier")
     try:
