@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -22,7 +24,7 @@ from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene, sc
 from bench.synthetic.segmenter_masks import SegmenterErrors, write_segmenter_masks
 from prep.depth import check_model_cameras
 from prep.geometry import read_reconstruction, scene_views
-from tests.conftest import make_scene
+from tests.conftest import ROOT, make_scene
 from tests.failure_helpers import TINY_FLAGS, error_lines, run_train
 from utils.errors import DataError
 from utils.image_io import read_id_map, write_png
@@ -279,3 +281,15 @@ def test_removing_every_object_is_refused_and_writes_nothing(trained_sh1, tmp_pa
     assert "the edits remove all" in line and "nothing was written" in line
     assert not out.exists() and tree_hash(trained_sh1) == before
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+
+
+# ----------------------------------------------------------------------------- killed tools
+@pytest.mark.slow
+def test_killed_prepare_masks_and_edit_leave_their_inputs_and_rerun(tmp_path):
+    """scripts/fault_injection.py with 2 kills per command (BENCHMARKS.md records 10)."""
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "fault_injection.py"), str(tmp_path),
+                             "--trials", "2", "--seed", "1"], capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| prepare_masks.py")
+            or line.startswith("| edit.py")]
+    assert len(rows) == 2 and all("| 2/2 | 2/2 | 2/2 |" in row for row in rows), result.stdout
