@@ -322,8 +322,10 @@ def parse_training_args(argv: Sequence[str] | None = None) -> argparse.Namespace
         inherit_saved_settings(args, given)
     if not args.source_path:
         parser.error("-s/--source_path is required")
-    if not 1 <= args.viewer_port <= 65535:
-        parser.error(f"--viewer_port {args.viewer_port} is not a port number (1-65535)")
+    try:
+        check_port_number(args.viewer_port, "--viewer_port")
+    except ValueError as err:
+        parser.error(str(err))
     if args.iterations not in args.save_iterations:
         args.save_iterations.append(args.iterations)
     return args

@@ -12,7 +12,6 @@ from gaussian_renderer.device import resolve_device
 from prep.association import Association, AssociationOptions, associate
 from prep.completion import CompletionOptions, complete_masks
 from prep.depth import depth_maps
-from utils.errors import DataError
 from prep.geometry import (
     AGREEING_VIEWS,
     Observations,
@@ -25,6 +24,7 @@ from prep.geometry import (
 )
 from prep.mask_sources import read_mask_folder, sam_masks
 from prep.report import check_out_folder, report, write_object_masks
+from utils.errors import DataError
 
 DEFAULT_SAMPLES_PER_VIEW = 3000
 LOW_DEPTH_AGREEMENT = 0.98   # below this share of confirmed lifted points, the depth model is suspect
@@ -84,7 +84,8 @@ def points_in_two_views(observations: Observations) -> int:
     return int((np.bincount(pairs[0], minlength=observations.num_points) >= 2).sum()) if pairs.size else 0
 
 
-def check_association(association: Association, options: AssociationOptions, log: Callable[[str], None]) -> None:
+def check_association(association: Association, options: AssociationOptions,
+                      log: Callable[[str], None]) -> None:
     """Refuse an all-background result; say when --num_classes left objects out."""
     if not association.objects:
         reasons = sorted({m.reason for m in association.masks if m.reason})

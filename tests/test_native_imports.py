@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene
+from prep.sfm import SfmOptions, convert_scene
 from utils.errors import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,7 +98,6 @@ def photo_scene(tmp_path, sizes=None) -> str:
 
 
 def test_photos_of_mixed_sizes_are_refused_before_sfm(tmp_path):
-    from prep.sfm import SfmOptions, convert_scene
     scene = photo_scene(tmp_path, sizes={5: (80, 60)})
     with pytest.raises(DataError, match=r"2 different sizes \(frame_00000.png 160x120, frame_00005.jpg 80x60\)"):
         convert_scene(scene, SfmOptions(num_threads=2), log=lambda line: None)
