@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-import pycolmap
-
 from prep.sfm import MATCHING_MODES, SfmOptions, convert_scene
 from utils.errors import exits_cleanly_on
+from utils.pycolmap_loader import pycolmap
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,10 +16,19 @@ import argparse
 import os
 import sys
 
+from arguments import positive_int
 from gaussian_renderer.device import DEVICE_HELP
 from prep.association import AssociationOptions
 from prep.prepare import DEFAULT_SAMPLES_PER_VIEW, PrepareOptions, prepare_masks, summary_lines
 from utils.errors import exits_cleanly_on
+
+
+def class_count(text: str) -> int:
+    """argparse type of --num_classes: at least 2 (id 0 is the background)."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError("must be at least 2 (id 0 is the background, objects are 1..N-1)")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,10 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no_tracks", action="store_true", help="do not use the SfM tracks")
     parser.add_argument("--no_completion", action="store_true",
                         help="do not fill pixels the segmenter missed from the other views (with --depth_model)")
-    parser.add_argument("--samples_per_view", type=int, default=DEFAULT_SAMPLES_PER_VIEW,
+    parser.add_argument("--samples_per_view", type=positive_int, default=DEFAULT_SAMPLES_PER_VIEW,
                         help="pixels per view lifted with the depth")
-    parser.add_argument("--num_classes", type=int, default=defaults.num_classes, help="output ids are below this")
-    parser.add_argument("--min_views", type=int, default=defaults.min_views,
+    parser.add_argument("--num_classes", type=class_count, default=defaults.num_classes,
+                        help="output ids are below this (at least 2: id 0 is the background)")
+    parser.add_argument("--min_views", type=positive_int, default=defaults.min_views,
                         help="views an object must appear in")
     parser.add_argument("--images", default="images")
     parser.add_argument("--out", default="object_mask", help="output folder inside the scene")

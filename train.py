@@ -6,7 +6,7 @@
 import sys
 
 from arguments import parse_training_args, write_cfg_args
-from scene.model_folder import SaveError, prepare_model_folder
+from scene.model_folder import SaveError, check_resume, prepare_model_folder
 from training.trainer import Trainer, TrainingDiverged
 from utils.errors import exits_cleanly_on
 from utils.memory import keep_freed_memory
@@ -18,8 +18,10 @@ def main(argv=None) -> int:
     args = parse_training_args(argv)
     args.start_checkpoint = prepare_model_folder(args.model_path, args.start_checkpoint, args.resume,
                                                  args.overwrite)
-    write_cfg_args(args, args.model_path)
+    if args.start_checkpoint:
+        check_resume(args, args.start_checkpoint)
     trainer = Trainer.from_args(args)
+    write_cfg_args(args, args.model_path)   # after the checkpoint is loaded: a refused resume keeps the old one
     print(f"Output folder: {args.model_path}  ({len(trainer.scene.getTrainCameras())} train / "
           f"{len(trainer.scene.getTestCameras())} test views, "
           f"{trainer.gaussians.get_xyz.shape[0]} initial Gaussians)")
@@ -38,8 +40,8 @@ def main(argv=None) -> int:
     print("Training complete.", flush=True)
     if viewer is not None:
         viewer.show_training_state(trainer, trainer.opt.iterations)
-        print(f"The viewer stays at {viewer.url} with the final model; Ctrl+C to quit.", flush=True)
-        viewer.serve_until_interrupted()
+        viewer.serve_until_interrupted(
+            f"The viewer stays at {viewer.url} with the final model; Ctrl+C to quit.")
     return 0
 
 

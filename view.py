@@ -10,8 +10,8 @@ Named selections are saved to <model>/prompts.json (or --prompts), which
 import argparse
 import sys
 
-from apps.viewer.server import ViewerOptions, open_model_viewer
-from arguments import ModelParams, PipelineParams, add_group, combine_with_cfg_args, extract
+from apps.viewer.server import ViewerOptions, open_model_viewer, stop_on_sigterm
+from arguments import ModelParams, PipelineParams, add_group, combine_with_cfg_args, extract, port_number
 from utils.errors import exits_cleanly_on
 from utils.memory import keep_freed_memory
 
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_group(parser, ModelParams)
     add_group(parser, PipelineParams)
     parser.add_argument("--iteration", type=int, default=-1, help="saved iteration (-1: latest)")
-    parser.add_argument("--port", type=int, default=defaults.port)
+    parser.add_argument("--port", type=port_number, default=defaults.port)
     parser.add_argument("--host", default=defaults.host,
                         help="address to serve on (0.0.0.0: every interface)")
     parser.add_argument("--render_height", type=int, default=defaults.render_height,
@@ -39,9 +39,9 @@ def main(argv=None) -> int:
     args = combine_with_cfg_args(build_parser(), argv)
     options = ViewerOptions(host=args.host, port=args.port, render_height=args.render_height,
                             prompts_path=args.prompts, export_dir=args.export_dir, start_view=args.start_view)
+    stop_on_sigterm()
     viewer = open_model_viewer(extract(ModelParams, args), extract(PipelineParams, args), args.iteration, options)
-    print(f"Viewer at {viewer.url}  (Ctrl+C to quit)", flush=True)
-    viewer.serve_until_interrupted()
+    viewer.serve_until_interrupted(f"Viewer at {viewer.url}  (Ctrl+C to quit)")
     return 0
 
 

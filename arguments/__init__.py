@@ -147,6 +147,9 @@ class RunParams:
         "help": "resume from the latest chkpnt<N>.pth in the model folder"})
     overwrite: bool = field(default=False, metadata={
         "help": "delete another run's saves, checkpoints and renders in the model folder first"})
+    resume_other_scene: bool = field(default=False, metadata={
+        "help": "resume on another -s scene than the run's (its cfg_args and cameras.json then "
+                "describe the new scene)"})
     seed: int = 0
     quiet: bool = False
     threads: int = field(default=0, metadata={"help": "CPU threads (0: torch's default)"})
@@ -240,6 +243,32 @@ def merge_under_cli(args: argparse.Namespace, values: dict[str, Any], explicit: 
     return args
 
 
+def check_port_number(port: int, what: str) -> int:
+    """`port` if it is a TCP port number (1-65535), else a ValueError naming `what`."""
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{what} {port} is not a port number (1-65535)")
+    return port
+
+
+def port_number(text: str) -> int:
+    """argparse type of a `--port`: a TCP port number (1-65535)."""
+    try:
+        return check_port_number(int(text), "port")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err) if text.lstrip("-").isdigit() else f"invalid port {text!r}")
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a count that must be at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 class _RefusedFlag(argparse.Action):
     """A Gaussian Grouping flag with no meaning here: an error that says what to do instead."""
 
@@ -281,16 +310,41 @@ def parse_training_args(argv: Sequence[str] | None = None) -> argparse.Namespace
         if getattr(args, flag[2:]) is not None:
             print(f"note: {flag} is ignored (it starts Gaussian Grouping's network viewer)", file=sys.stderr)
         delattr(args, flag[2:])
+    given = explicit_flags(parser, argv)
     if args.config_file:
-        merge_under_cli(args, load_json_file(args.config_file, "config file"),
-                        explicit_flags(parser, argv), args.config_file)
-    if not args.source_path:
-        parser.error("-s/--source_path is required")
+        config = load_json_file(args.config_file, "config file")
+        merge_under_cli(args, config, given, args.config_file)
+        given |= set(config)
     if not args.model_path:
         parser.error("-m/--model_path is required")
+    if args.resume or args.start_checkpoint:
+        inherit_saved_settings(args, given)
+    if not args.source_path:
+        parser.error("-s/--source_path is required")
+    try:
+        check_port_number(args.viewer_port, "--viewer_port")
+    except ValueError as err:
+        parser.error(str(err))
     if args.iterations not in args.save_iterations:
         args.save_iterations.append(args.iterations)
     return args
+
+
+# How this process runs, not what the model is: a resumed run does not take these from cfg_args.
+PER_PROCESS_SETTINGS = ("model_path", "resume", "start_checkpoint", "overwrite", "resume_other_scene",
+                        "device", "data_device", "threads", "quiet", "viewer", "viewer_port",
+                        "viewer_refresh", "detect_anomaly", "debug_from", "config_file")
+
+
+def inherit_saved_settings(args: argparse.Namespace, given: set[str]) -> argparse.Namespace:
+    """A resumed run continues the run in its model folder: the settings `<model>/cfg_args`
+    recorded apply unless typed on the command line or in `--config_file` (`given`). Nothing
+    when the folder has no cfg_args (a checkpoint taken from elsewhere)."""
+    if not os.path.isfile(os.path.join(args.model_path, "cfg_args")):
+        return args
+    saved = {key: value for key, value in read_cfg_args(args.model_path).items()
+             if hasattr(args, key) and key not in PER_PROCESS_SETTINGS}
+    return merge_under_cli(args, saved, given, os.path.join(args.model_path, "cfg_args"))
 
 
 def format_cfg_args(values: dict[str, Any]) -> str:

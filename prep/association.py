@@ -51,6 +51,11 @@ class AssociationOptions:
     mask_purity: float = 0.8          # a mask whose points are this much one object gets its id whole
     num_classes: int = 16             # output ids are < num_classes (0 is background)
 
+    def __post_init__(self):
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes {self.num_classes}: it must be at least 2 (id 0 is the "
+                             f"background, objects get ids 1..num_classes-1)")
+
 
 @dataclass
 class MaskOutcome:
@@ -69,6 +74,7 @@ class Association:
     #                                   "masks": masks in its group, "pixels"}
     masks: list = field(default_factory=list)   # MaskOutcome per input mask
     num_points_used: int = 0
+    objects_left_out: int = 0         # objects found beyond the num_classes - 1 ids
 
 
 # ----------------------------------------------------------------------------- tables
@@ -263,7 +269,10 @@ def associate(masks: list, observations: Observations, options: AssociationOptio
             outcome.object_ids = sorted({int(o) + 1 for o in np.unique(per_pixel[assigned])})
         outcomes.append(outcome)
 
-    return compact(id_maps, outcomes, [len(g) for g in objects], int(len(np.unique(observations.point[in_mask]))))
+    association = compact(id_maps, outcomes, [len(g) for g in objects],
+                          int(len(np.unique(observations.point[in_mask]))))
+    association.objects_left_out = len(candidates) - len(objects)
+    return association
 
 
 def compact(id_maps: list, outcomes: list, group_sizes: list, num_points: int) -> Association:

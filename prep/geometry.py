@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-import pycolmap
 from scipy import ndimage
 
 from scene.dataset_readers import find_colmap_model
 from utils.errors import DataError
+from utils.pycolmap_loader import pycolmap
 
 DEPTH_TOLERANCE = 0.03     # relative: |z - depth| <= 3% of z passes the depth test
 INTERIOR_MARGIN_PX = 1     # depth samples keep this far from a mask's boundary (depth blurs there)

@@ -15,7 +15,7 @@ import numpy as np
 
 from prep.geometry import View
 from utils.errors import DataError
-from utils.image_io import read_id_map, read_rgb
+from utils.image_io import read_instance_ids, read_rgb
 
 SAM_MODELS = ("sam", "sam2")
 
@@ -32,7 +32,7 @@ def read_mask_folder(mask_dir: str, views: list[View]) -> tuple[list[Optional[np
             masks.append(None)
             missing.append(view.name)
             continue
-        ids = read_id_map(path)
+        ids = read_instance_ids(path)
         if ids.shape != (view.height, view.width):
             raise DataError(f"{path}: mask is {ids.shape[1]}x{ids.shape[0]}, its image {view.image_file} "
                             f"is {view.width}x{view.height}; masks must be made on SCENE/images "
@@ -61,6 +61,9 @@ def load_sam_config(path: str) -> dict:
             config = json.load(fh)
     except (OSError, json.JSONDecodeError) as err:
         raise DataError(f"{path}: cannot read the SAM config ({err})") from err
+    if not isinstance(config, dict):
+        raise DataError(f"{path}: the SAM config must be a JSON object ({{\"model\": ..., \"checkpoint\": ...}}), "
+                        f"not a {type(config).__name__}")
     if config.get("model") not in SAM_MODELS:
         raise DataError(f"{path}: 'model' must be one of {SAM_MODELS}")
     checkpoint = config.get("checkpoint", "")

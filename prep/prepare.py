@@ -6,6 +6,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
+import numpy as np
+
 from gaussian_renderer.device import resolve_device
 from prep.association import Association, AssociationOptions, associate
 from prep.completion import CompletionOptions, complete_masks
@@ -21,7 +23,8 @@ from prep.geometry import (
     track_observations,
 )
 from prep.mask_sources import read_mask_folder, sam_masks
-from prep.report import report, write_object_masks
+from prep.report import check_out_folder, report, write_object_masks
+from utils.errors import DataError
 
 DEFAULT_SAMPLES_PER_VIEW = 3000
 LOW_DEPTH_AGREEMENT = 0.98   # below this share of confirmed lifted points, the depth model is suspect
@@ -50,6 +53,12 @@ def gather_observations(views: list[View], masks: list, options: PrepareOptions,
     if options.use_tracks:
         parts.append(track_observations(reconstruction, views))
         log(f"SfM tracks: {parts[-1].num_points} points, {len(parts[-1].point)} observations")
+        if depths is None and points_in_two_views(parts[-1]) == 0:
+            raise DataError(
+                f"the SfM points of the scene carry no track seen in two views ({parts[-1].num_points} "
+                f"points, {len(parts[-1].point)} observations), so nothing links the masks across views: "
+                "train an RGB-only depth model on the scene and pass it as --depth_model "
+                "(docs/own_capture.md, step 3)")
     if depths is not None:
         parts.append(depth_observations(views, depths, masks, options.samples_per_view, options.seed))
         agreement = depth_agreement(parts[-1])     # None: no pixel to lift (no mask with depth)
@@ -69,6 +78,25 @@ def gather_observations(views: list[View], masks: list, options: PrepareOptions,
     return Observations.concatenate(parts), depth_record
 
 
+def points_in_two_views(observations: Observations) -> int:
+    """How many points are observed in at least two different views."""
+    pairs = np.unique(np.stack([observations.point, observations.view]), axis=1)
+    return int((np.bincount(pairs[0], minlength=observations.num_points) >= 2).sum()) if pairs.size else 0
+
+
+def check_association(association: Association, options: AssociationOptions,
+                      log: Callable[[str], None]) -> None:
+    """Refuse an all-background result; say when --num_classes left objects out."""
+    if not association.objects:
+        reasons = sorted({m.reason for m in association.masks if m.reason})
+        raise DataError(f"no object associated from {len(association.masks)} masks"
+                        f"{' (' + '; '.join(reasons[:3]) + ')' if reasons else ' (the masks hold no id > 0)'}; "
+                        "nothing was written: check the masks, --min_views, or give --depth_model")
+    if association.objects_left_out:
+        log(f"warning: {association.objects_left_out} more objects were found than --num_classes "
+            f"{options.num_classes} holds (ids 1..{options.num_classes - 1}); the smallest were left out")
+
+
 def prepare_masks(scene_dir: str, options: PrepareOptions, association_options: AssociationOptions,
                   force: bool = False, log: Callable[[str], None] = print,
                   completion_options: CompletionOptions = CompletionOptions()) -> tuple[Association, dict]:
@@ -77,8 +105,13 @@ def prepare_masks(scene_dir: str, options: PrepareOptions, association_options: 
     if bool(options.masks_dir) == bool(options.sam_config):
         raise ValueError("give exactly one mask source: --masks DIR or --sam CONFIG")
     out_dir = os.path.join(scene_dir, options.out)
-    if os.path.exists(out_dir) and not force:
-        raise FileExistsError(f"{out_dir} exists (use --force to replace it)")
+    check_out_folder(scene_dir, out_dir, force=force, inputs={
+        "the scene's photos": os.path.join(scene_dir, options.images),
+        "the scene's SfM model": os.path.join(scene_dir, "sparse"),
+        "the photos convert.py reads": os.path.join(scene_dir, "input"),
+        "the distorted SfM model": os.path.join(scene_dir, "distorted"),
+        "the input masks": options.masks_dir, "the SAM config": options.sam_config,
+        "the depth model": options.depth_model})
     start = time.perf_counter()
     reconstruction, model_dir = read_reconstruction(scene_dir)
     views = scene_views(reconstruction, model_dir)
@@ -93,6 +126,7 @@ def prepare_masks(scene_dir: str, options: PrepareOptions, association_options: 
         depths = depth_maps(options.depth_model, views, options.depth_iteration, resolve_device(options.device))
     observations, depth_record = gather_observations(views, masks, options, reconstruction, depths, log)
     association = associate(masks, observations, association_options)
+    check_association(association, association_options, log)
     filled = None
     if depths is not None and options.complete:
         association.id_maps, filled = complete_masks(association.id_maps, views, depths, completion_options)

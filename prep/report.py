@@ -10,6 +10,7 @@ from typing import Optional
 from prep.association import Association
 from prep.geometry import View
 from utils.image_io import write_png
+from utils.owned_folder import has_marker, is_inside, overlaps
 
 REPORT_FILE = "association.json"
 
@@ -38,13 +39,32 @@ def report(association: Association, views: list[View], settings: dict,
     }
 
 
+def check_out_folder(scene_dir: str, out_dir: str, inputs: dict[str, str], force: bool) -> None:
+    """Refuse an output folder outside the scene or overlapping one of its `inputs` ({what: path}:
+    photos, SfM model, input masks), and an existing one unless `force` and this program wrote
+    it (it holds REPORT_FILE): `--force` never deletes anything else."""
+    if not is_inside(out_dir, scene_dir) or os.path.realpath(out_dir) == os.path.realpath(scene_dir):
+        raise ValueError(f"--out {out_dir}: the output folder must lie inside the scene folder {scene_dir}")
+    for what, path in inputs.items():
+        if path and os.path.exists(path) and overlaps(out_dir, path):
+            raise ValueError(f"--out {out_dir} would replace {what} ({path}); choose another output folder")
+    if not os.path.lexists(out_dir):
+        return
+    if not force:
+        raise FileExistsError(f"{out_dir} exists (use --force to replace it)")
+    if not has_marker(out_dir, REPORT_FILE):
+        raise ValueError(f"--force replaces only a folder prepare_masks.py wrote (it holds {REPORT_FILE}); "
+                         f"{out_dir} does not: move it away yourself or choose another --out")
+
+
 def write_object_masks(out_dir: str, association: Association, views: list[View], record: dict,
                        force: bool) -> None:
     """`out_dir/<view>.png` per view with a mask, plus the report, built in a hidden sibling
-    folder and renamed into place (an existing `out_dir` is refused unless `force`)."""
+    folder and renamed into place (an existing `out_dir` is replaced only with `force` and
+    when this program wrote it; `check_out_folder` has checked the rest)."""
     out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir) and not force:
-        raise FileExistsError(f"{out_dir} exists (use --force to replace it)")
+    if os.path.lexists(out_dir) and not (force and has_marker(out_dir, REPORT_FILE)):
+        raise FileExistsError(f"{out_dir} exists and is not an output of prepare_masks.py to replace")
     build = os.path.join(os.path.dirname(out_dir), f".{os.path.basename(out_dir)}.partial-{uuid.uuid4().hex[:8]}")
     os.makedirs(build)
     try:

@@ -20,9 +20,10 @@ from typing import Callable, Optional
 
 import cv2
 import numpy as np
-import pycolmap
+from PIL import Image
 
 from utils.errors import DataError
+from utils.pycolmap_loader import pycolmap
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 MATCHING_MODES = ("auto", "exhaustive", "sequential")
@@ -89,6 +90,21 @@ def list_photos(folder: str) -> list[str]:
         raise DataError(f"{folder}: {len(names)} photos ({'/'.join(IMAGE_EXTENSIONS)}); structure from "
                         f"motion needs at least {MIN_REGISTERED_IMAGES}, in practice 20 or more")
     return names
+
+
+def check_photo_sizes(folder: str, names: list[str]) -> None:
+    """Refuse photos of different sizes: SfM here fits one camera to all of them."""
+    sizes: dict[tuple[int, int], str] = {}
+    for name in names:
+        try:
+            with Image.open(os.path.join(folder, name)) as photo:
+                sizes.setdefault(photo.size, name)
+        except (OSError, ValueError) as err:
+            raise DataError(f"{os.path.join(folder, name)}: cannot be read as an image ({err})") from None
+    if len(sizes) > 1:
+        examples = ", ".join(f"{name} {w}x{h}" for (w, h), name in list(sizes.items())[:3])
+        raise DataError(f"{folder}: the photos have {len(sizes)} different sizes ({examples}); they must "
+                        f"come from one camera at one size (resize or crop them to one size first)")
 
 
 def choose_matching(options: SfmOptions, num_images: int) -> str:
@@ -204,7 +220,7 @@ def run_sfm(photo_dir: str, names: list[str], work_dir: str, options: SfmOptions
             f"{photo_dir}: only {registered} of {len(names)} photos registered (need {needed}). "
             "The photos must overlap (each scene point in several photos, about 60-80% overlap between "
             "neighbours), be sharp and show texture; try more photos, --matching exhaustive, or "
-            "--camera_model SIMPLE_RADIAL for few photos")
+            "--camera SIMPLE_RADIAL for few photos")
     model_key = next(k for k, rec in reconstructions.items() if rec is best)
     return best, os.path.join(models_dir, str(model_key)), seconds
 
@@ -281,6 +297,7 @@ def convert_scene(scene_dir: str, options: SfmOptions = SfmOptions(), force: boo
     scene_dir = os.path.abspath(scene_dir)
     input_dir = os.path.join(scene_dir, "input")
     names = list_photos(input_dir)
+    check_photo_sizes(input_dir, names)
     existing = existing_outputs(scene_dir)
     if existing and not force:
         raise FileExistsError(f"{scene_dir} already has {', '.join(existing)} (use --force to replace them)")

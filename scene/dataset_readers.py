@@ -17,7 +17,6 @@ from typing import NamedTuple, Optional
 
 import cv2
 import numpy as np
-import pycolmap
 from plyfile import PlyData
 
 from scene.camera_validation import check_camera_infos, check_intrinsics, check_points, ensure_scene_extent
@@ -25,6 +24,7 @@ from scene.cameras import camera_centre
 from utils import image_io
 from utils.errors import DataError, warn_once
 from utils.graphics_utils import BasicPointCloud, focal2fov, fov2focal
+from utils.pycolmap_loader import pycolmap
 from utils.sh_utils import SH2RGB
 
 RANDOM_INIT_POINTS = 100_000

@@ -17,6 +17,7 @@ folder a training run writes into. Render, edit, the viewer, prep and training a
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import json
@@ -268,6 +269,8 @@ def load_model(model_path: str, iteration: int = -1, device: torch.device | str 
     manifest = verify_iteration_folder(folder)
     gaussians.load_ply(ply_path)
     check_gaussian_count(folder, manifest, gaussians.num_points)
+    if gaussians.num_points == 0:
+        raise ValueError(f"{ply_path} holds no Gaussians: there is nothing to render or edit")
     classifier = load_classifier(folder, gaussians.num_objects, sizes.num_classes, device, cfg_path)
     return LoadedModel(os.path.abspath(model_path), iteration, cfg, gaussians, classifier)
 
@@ -380,6 +383,37 @@ def prepare_model_folder(model_path: str, start_checkpoint: str, resume: bool,
             print(f"--overwrite: removed {', '.join(removed)} from {model_path}")
     check_writable(model_path)
     return start_checkpoint
+
+
+def checkpoint_settings(path: str) -> dict[str, int]:
+    """The settings a checkpoint's tensors fix: sh_degree, num_objects, num_classes (those it
+    records; a file of another format records none and is refused when loaded)."""
+    state = torch_load_checked(path, "checkpoint")
+    settings = {}
+    gaussians = state.get("gaussians") if isinstance(state, dict) else None
+    if isinstance(gaussians, dict):
+        settings.update({key: gaussians[name] for key, name in (("sh_degree", "max_sh_degree"),
+                                                                ("num_objects", "num_objects")) if name in gaussians})
+    classifier = state.get("classifier") if isinstance(state, dict) else None
+    if isinstance(classifier, dict) and hasattr(classifier.get("weight"), "shape"):
+        settings["num_classes"] = int(classifier["weight"].shape[0])
+    return settings
+
+
+def check_resume(args: argparse.Namespace, checkpoint: str) -> None:
+    """Refuse a resume that cannot continue `checkpoint` as it is, before anything is written:
+    a model setting (sh_degree, num_objects, num_classes) other than the checkpoint's, or another
+    scene than the run's (`--source_path` in cfg_args) unless `--resume_other_scene`."""
+    for key, saved in checkpoint_settings(checkpoint).items():
+        if getattr(args, key) != saved:
+            raise OutputFolderError(f"cannot resume {checkpoint}: it has {key} {saved}, this run asks for "
+                                    f"{getattr(args, key)} (drop --{key}, or train a new model)")
+    if not os.path.isfile(os.path.join(args.model_path, "cfg_args")) or args.resume_other_scene:
+        return
+    saved_scene = read_cfg_args(args.model_path).get("source_path", "")
+    if saved_scene and os.path.realpath(saved_scene) != os.path.realpath(args.source_path):
+        raise OutputFolderError(f"--resume: {args.model_path} was trained on {saved_scene}, not "
+                                f"{args.source_path}; pass --resume_other_scene to continue it there")
 
 
 def check_writable(model_path: str) -> None:

@@ -24,6 +24,7 @@ def test_depth_of_a_wall_of_gaussians(tmp_path):
     write_iteration_folder(str(tmp_path), 7, model.num_points, {
         PLY_NAME: model.save_ply, CLASSIFIER_NAME: lambda path: torch.save(classifier.state_dict(), path)})
     (tmp_path / "cfg_args").write_text(json.dumps({"sh_degree": 0, "num_objects": 16}))
+    (tmp_path / "cameras.json").write_text(json.dumps([{"img_name": "v", "position": [0, 0, 0]}]))
     K = np.array([[40.0, 0, 31.5], [0, 40.0, 23.5], [0, 0, 1]])
     view = View("v", "v.png", 64, 48, K, np.eye(4))
     depth = depth_maps(str(tmp_path), [view])[0]

@@ -73,8 +73,9 @@ def test_unrelated_photos_fail_clearly_and_leave_no_half_scene(tmp_path):
     for k in range(4):   # independent noise: nothing matches
         cv2.imwrite(str(photos / f"p{k}.png"), rng.integers(0, 256, size=(120, 160, 3), dtype=np.uint8))
     scene = scene_with_photos(tmp_path, str(photos))
-    with pytest.raises(DataError, match="registered"):
+    with pytest.raises(DataError, match="registered") as err:
         convert_scene(scene, SfmOptions(num_threads=2), log=quiet)
+    assert "--camera SIMPLE_RADIAL" in str(err.value) and "--camera_model" not in str(err.value)  # the real flag
     assert sorted(os.listdir(scene)) == ["input"]
     assert convert.main(["-s", scene]) == 1
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import queue
+import signal
 import re
 import shutil
 import socket
@@ -301,3 +302,10 @@ def test_browser_click_picks_the_object_under_the_pointer(trained, tmp_path):
             browser.close()
     assert json.loads(prompts.read_text()) == {"my object": [object_id]}
     assert load_prompt_ids(str(prompts), 8) == {"my object": [object_id]}   # what render.py --prompt_ids reads
+
+
+def test_view_py_stops_on_sigterm_as_on_ctrl_c(trained):
+    # Without its own handler, the one pycolmap's logging library installs aborts with a stack trace.
+    with running_view_py("-m", trained.model, "--port", str(free_port())) as process:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0

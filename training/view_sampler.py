@@ -24,4 +24,5 @@ class ViewSampler:
     def load_state_dict(self, state: dict) -> None:
         version, internal, gauss_next = state["rng"]
         self.rng.setstate((version, tuple(internal), gauss_next))
-        self.remaining = list(state["remaining"])
+        # Views beyond this scene's count: a resume on another scene (--resume_other_scene).
+        self.remaining = [index for index in state["remaining"] if index < self.num_views]

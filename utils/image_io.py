@@ -80,6 +80,28 @@ def read_id_map(path: str) -> np.ndarray:
     return ids
 
 
+def read_instance_ids(path: str) -> np.ndarray:
+    """Read a segmenter's instance mask as integer ids (H, W): a single-channel or palette mask
+    as `read_id_map` does; a colour mask whose channels differ gets one id per colour (black,
+    and transparent pixels, are 0; the others 1..K in colour order), as segmenters that paint
+    each instance in its own colour write them."""
+    if _is_palette_png(path):
+        return read_id_map(path)
+    pixels = _decode(path)
+    if pixels.ndim == 2 or (pixels[..., :3] == pixels[..., :1]).all():
+        return read_id_map(path) if pixels.ndim == 2 else np.ascontiguousarray(pixels[..., 0])
+    if pixels.dtype != np.uint8:
+        raise DataError(f"{path}: a colour mask must be 8-bit per channel, not {pixels.dtype}")
+    colour = (pixels[..., 2].astype(np.int64) << 16) | (pixels[..., 1].astype(np.int64) << 8) | pixels[..., 0]
+    if pixels.shape[2] == 4:
+        colour[pixels[..., 3] == 0] = 0
+    values, ids = np.unique(colour, return_inverse=True)
+    ids = ids.reshape(colour.shape) + (0 if values[0] == 0 else 1)
+    if ids.max() > np.iinfo(np.uint16).max:
+        raise DataError(f"{path}: {len(values)} colours; a mask holds at most 65535 instances")
+    return ids.astype(np.uint16)
+
+
 def read_image_size(path: str) -> tuple[int, int]:
     """(width, height) of an image, read from its header."""
     try:

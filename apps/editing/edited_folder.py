@@ -17,21 +17,17 @@ from scene.gaussian_model import GaussianModel
 from scene.identity_classifier import IdentityClassifier
 from scene.model_folder import CLASSIFIER_NAME, PLY_NAME, LoadedModel, point_cloud_dir, write_iteration_folder
 from utils.atomic_io import write_json_atomic
+from utils.owned_folder import has_marker, overlaps
 
 COPIED_MODEL_FILES = ("cameras.json",)
 
 
 # ----------------------------------------------------------------------------- edited model folders
 
-def _is_inside(path: str, folder: str) -> bool:
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return os.path.commonpath([path, folder]) == folder
-
-
 def check_output_folder(out_path: str, source_path: str, force: bool) -> None:
     """Refuse an output folder that is, holds or lies inside the source model, and an existing
     non-empty one unless `force` and it is an earlier edit output (it has `edit.json`)."""
-    if _is_inside(out_path, source_path) or _is_inside(source_path, out_path):
+    if overlaps(out_path, source_path):
         raise ConfigError(f"output folder {out_path} overlaps the source model {source_path}; "
                           f"edits are written to a separate folder")
     if os.path.exists(out_path) and not os.path.isdir(out_path):
@@ -40,7 +36,7 @@ def check_output_folder(out_path: str, source_path: str, force: bool) -> None:
         if not force:
             raise ConfigError(f"output folder {out_path} is not empty (--force replaces an earlier "
                               f"edit output)")
-        if not os.path.isfile(os.path.join(out_path, EDIT_RECORD)):
+        if not has_marker(out_path, EDIT_RECORD):
             raise ConfigError(f"--force replaces only an earlier edit output; {out_path} has no "
                               f"{EDIT_RECORD}")
 

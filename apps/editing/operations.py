@@ -354,6 +354,9 @@ def run_edit_plan(plan: EditPlan, force: bool = False, device: torch.device | st
     for i, edit in enumerate(plan.edits):
         ctx = EditContext(model, prompts, plan, f"{plan.source}, edit {i + 1}")
         records.append({**edit, **EDIT_FUNCTIONS[edit["op"]](edit, ctx)})
+    if model.gaussians.num_points == 0:
+        raise ValueError(f"{plan.source}: the edits remove all {num_before} Gaussians; an empty model "
+                         f"cannot be rendered, so nothing was written to {out_path}")
     record = {"source_model": model.path, "iteration": model.iteration, "edits": records,
               "gaussians_before": num_before, "gaussians_after": model.gaussians.num_points,
               "prompt_ids": os.path.abspath(plan.resolve(plan.prompt_ids)) if plan.prompt_ids else None}

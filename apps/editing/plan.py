@@ -103,6 +103,12 @@ def _check_threshold(value: Any, where: str) -> None:
         raise ConfigError(f"{where}: 'threshold' must be a number in [0, 1), got {value!r}")
 
 
+def _check_boolean(data: dict[str, Any], key: str, where: str) -> None:
+    """JSON true/false only: a string such as "no" or "false" would read as true."""
+    if key in data and not isinstance(data[key], bool):
+        raise ConfigError(f"{where}: '{key}' must be true or false, got {data[key]!r}")
+
+
 def _check_edit(edit: Any, where: str) -> None:
     """Structural checks of one edit: known operation, known and required keys, value types."""
     if not isinstance(edit, dict) or edit.get("op") not in OPERATIONS:
@@ -134,6 +140,8 @@ def _check_edit(edit: Any, where: str) -> None:
     for key in ("rotation", "rotation_a", "rotation_b"):
         if key in edit:
             parse_rotation(edit[key], where)
+    for key in ("convex_hull", "view_dependent"):
+        _check_boolean(edit, key, where)
     identity = edit.get("identity", "keep")
     if identity != "keep" and (isinstance(identity, bool) or not isinstance(identity, (int, str))):
         raise ConfigError(f"{where}: 'identity' must be \"keep\", an object id or a prompt, "
@@ -158,7 +166,12 @@ def parse_edit_plan(data: dict[str, Any], source: str = "command line",
     for i, edit in enumerate(edits):
         _check_edit(edit, f"{source}, edit {i + 1}")
     _check_threshold(data.get("threshold", DEFAULT_THRESHOLD), source)
-    if not isinstance(data.get("iteration", -1), int):
+    for key in ("export_groups", "render"):
+        _check_boolean(data, key, source)
+    if not isinstance(data.get("prompt_ids", ""), str):
+        raise ConfigError(f"{source}: 'prompt_ids' is the path of a prompts JSON file ({{\"prompt\": [ids]}}), "
+                          f"got {type(data['prompt_ids']).__name__} {data['prompt_ids']!r}")
+    if not isinstance(data.get("iteration", -1), int) or isinstance(data.get("iteration", -1), bool):
         raise ConfigError(f"{source}: 'iteration' must be an integer")
     return EditPlan(model=data["model"], output=data["output"], edits=edits,
                     iteration=data.get("iteration", -1), prompt_ids=data.get("prompt_ids", ""),

@@ -9,6 +9,7 @@ the pointer in the last frame's id map (apps.viewer.picking).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import threading
@@ -25,7 +26,7 @@ from apps.viewer.camera import camera_pose, render_size, scene_up_direction, vie
 from apps.viewer.display_model import DisplayModel, Edit
 from apps.viewer.modes import MODE_RGB, MODES, compose, ground_truth_strip
 from apps.viewer.picking import NamedSelections, PickedObject, object_stats, pick_id
-from arguments import ModelParams, PipelineParams
+from arguments import ModelParams, PipelineParams, check_port_number
 from gaussian_renderer.device import resolve_device
 from scene import Scene
 from scene.gaussian_model import GaussianModel
@@ -84,8 +85,21 @@ def find_view(views: list[View], name: str) -> Optional[View]:
                      f"{' ...' if len(views) > 6 else ''}")
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (`kill`, a service manager's stop) interrupt the main thread as Ctrl+C does.
+    Otherwise the handler pycolmap's logging library installs takes it and aborts the process
+    with a native stack trace. Call it from the main thread, before announcing the viewer."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def check_port_free(host: str, port: int) -> None:
-    """Raise ViewerPortBusy when something already listens on `host:port`."""
+    """Raise ViewerPortBusy when something already listens on `host:port` (ValueError for a
+    number that is no port)."""
+    check_port_number(port, "viewer port")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
         try:
@@ -363,9 +377,13 @@ class ViewerServer:
         self.frame_seconds = time.perf_counter() - start
         self.frames_rendered += 1
 
-    def serve_until_interrupted(self) -> None:
-        """Block until Ctrl+C, then close."""
+    def serve_until_interrupted(self, announcement: str = "") -> None:
+        """Print `announcement`, then block until Ctrl+C or SIGTERM (`stop_on_sigterm`) and close.
+        The line is printed inside, so that a stop right after it still closes cleanly."""
+        stop_on_sigterm()
         try:
+            if announcement:
+                print(announcement, flush=True)
             while not self._stop.is_set():
                 time.sleep(0.5)
         except KeyboardInterrupt:
