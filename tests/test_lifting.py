@@ -12,12 +12,13 @@ import torch
 from PIL import Image
 from plyfile import PlyData, PlyElement
 
+import edit
 import gaussian_renderer
 import lift
 import render
 from apps.editing.model_folder import load_model
 from apps.lift_model import load_gaussians
-from arguments import OptimizationParams, PipelineParams, parse_training_args
+from arguments import PipelineParams, parse_training_args
 from bench.synthetic.raytrace import render_view
 from bench.synthetic.scene import read_scene_config, scene_geometry
 from method.lifting import (
@@ -220,6 +221,16 @@ def test_render_reads_the_lifted_model_and_segments_the_test_views(lifted):
     assert (predicted == exact).mean() > 0.9
 
 
+def test_edit_removes_a_lifted_object(lifted, tmp_path):
+    out = str(tmp_path / "edited")
+    assert edit.main(["-m", lifted["out"], "-o", out, "--remove", "2", "--skip_render", "--quiet"]) == 0
+    before, after = load_model(lifted["out"]), load_model(out)
+    ids_before = before.classifier.gaussian_probabilities(before.gaussians.get_objects).argmax(dim=1)
+    ids_after = after.classifier.gaussian_probabilities(after.gaussians.get_objects).argmax(dim=1)
+    assert int((ids_before == 2).sum()) > 50 and int((ids_after == 2).sum()) == 0
+    assert after.gaussians.num_points == before.gaussians.num_points - int((ids_before == 2).sum())
+
+
 def test_a_rerun_replaces_only_what_lift_wrote(lifted, tmp_path):
     out = str(tmp_path / "lifted")
     shutil.copytree(lifted["out"], out)
@@ -239,7 +250,7 @@ def test_train_starts_from_the_lifted_model(lifted, tmp_path):
     assert torch.equal(trainer.gaussians.get_objects, source.gaussians.get_objects)
     assert torch.equal(trainer.classifier.weight, source.classifier.weight)
     assert trainer.gaussians.spatial_lr_scale == pytest.approx(trainer.scene.cameras_extent)
-    assert trainer.gaussians.optimizer is not None and OptimizationParams().iterations > 0
+    assert trainer.gaussians.optimizer is not None
 
 
 # ----------------------------------------------------------------------------- bad input: one line
