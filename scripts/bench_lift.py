@@ -38,6 +38,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 from bench.harness import ensure_scene, json_normalised, load_preset, reference_view, run_command  # noqa: E402
+from evaluation.image_metrics import folder_psnr_ssim  # noqa: E402
 from evaluation.lerf_eval import evaluate_folder  # noqa: E402
 from utils.atomic_io import write_json_atomic, write_text_atomic  # noqa: E402
 
@@ -91,6 +92,9 @@ def run_step(step: str, scene, scene_dir: str, run_dir: str, preset, seed: int, 
         with open(result_path) as fh:
             result = json.load(fh)
         if result.get("fingerprint") == key:
+            if "miou" in result and "psnr" not in result:   # results written before PSNR was recorded
+                result["psnr"] = test_psnr(step_dir, result["iterations"])
+                write_json_atomic(result_path, result)
             return result
     shutil.rmtree(step_dir, ignore_errors=True)
     os.makedirs(step_dir)
@@ -107,9 +111,16 @@ def run_step(step: str, scene, scene_dir: str, run_dir: str, preset, seed: int, 
         iteration = preset.iterations // 2 if step == "lift_init" else preset.iterations
         score = evaluate_folder(os.path.join(scene_dir, "test_mask"),
                                 os.path.join(model, "test", f"ours_{iteration}", "test_mask"))
-        result.update({"render": render_time, "iterations": iteration, "miou": score.miou, "mbiou": score.mbiou})
+        result.update({"render": render_time, "iterations": iteration, "miou": score.miou, "mbiou": score.mbiou,
+                       "psnr": test_psnr(step_dir, iteration)})
     write_json_atomic(result_path, result)
     return result
+
+
+def test_psnr(step_dir: str, iteration: int) -> float:
+    """Mean PSNR of the step's model on the test views (render.py's renders against gt)."""
+    folder = os.path.join(step_dir, "model", "test", f"ours_{iteration}")
+    return folder_psnr_ssim(os.path.join(folder, "renders"), os.path.join(folder, "gt"))["psnr"]
 
 
 def summarise(results: list[dict], preset, command: str) -> str:
@@ -123,7 +134,8 @@ def summarise(results: list[dict], preset, command: str) -> str:
             continue
         seeds = sorted({r["seed"] for r in rows})
         lines += [f"### {scene} (seeds {', '.join(map(str, seeds))})", "",
-                  "| method | iterations | mIoU (%) | mBIoU (%) | time: wall s | time: CPU s |", "|:--|--:|--:|--:|--:|--:|"]
+                  "| method | iterations | mIoU (%) | mBIoU (%) | test PSNR (dB) | time: wall s | time: CPU s |",
+                  "|:--|--:|--:|--:|--:|--:|--:|"]
         for step in STEPS:
             mine = [r for r in rows if r["step"] == step]
             if not mine:
@@ -143,11 +155,12 @@ def summarise(results: list[dict], preset, command: str) -> str:
             else:
                 time_cells = (f"{np.mean(wall):.1f}", f"{np.mean(cpu):.1f}")
             if step == "rgb_only":
-                score_cells = ("–", "–")
+                score_cells = ("–", "–", "–")
             else:
-                score_cells = tuple(spread([100 * r[k] for r in mine]) for k in ("miou", "mbiou"))
+                score_cells = (spread([100 * r["miou"] for r in mine]), spread([100 * r["mbiou"] for r in mine]),
+                               spread([r["psnr"] for r in mine]))
             lines.append(f"| {LABELS[step]} | {iterations} | {score_cells[0]} | {score_cells[1]} | "
-                         f"{time_cells[0]} | {time_cells[1]} |")
+                         f"{score_cells[2]} | {time_cells[0]} | {time_cells[1]} |")
         ratio = ratios(rows)
         if ratio:
             lines += ["", f"lift.py command / Gaussian Grouping's training: wall {ratio['wall']:.3f}, "
