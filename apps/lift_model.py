@@ -46,7 +46,13 @@ from scene import read_scene_info, write_cameras_json
 from scene.camera_loading import cameraList_from_camInfos
 from scene.cameras import camera_centre
 from scene.gaussian_model import GaussianModel
-from scene.model_folder import CLASSIFIER_NAME, ITERATION_FOLDER, PLY_NAME, point_cloud_dir, write_iteration_folder
+from scene.model_folder import (
+    CLASSIFIER_NAME,
+    ITERATION_FOLDER,
+    PLY_NAME,
+    point_cloud_dir,
+    write_iteration_folder,
+)
 from utils.atomic_io import read_json, write_json_atomic
 from utils.errors import DataError
 from utils.ply_io import read_gaussian_ply_layout
@@ -247,7 +253,9 @@ def write_lift_folder(output: str, previous: dict[str, Any] | None, cfg: dict[st
 def _is_lift_entry(entry: str) -> bool:
     """Only names lift.py writes are removed on a marker's word (a marker is a file anyone can edit)."""
     head, name = os.path.split(entry)
-    return entry in ("cfg_args", "cameras.json", MARKER) or (head == "point_cloud" and bool(ITERATION_FOLDER.fullmatch(name)))
+    if entry in ("cfg_args", "cameras.json", MARKER):
+        return True
+    return head == "point_cloud" and bool(ITERATION_FOLDER.fullmatch(name))
 
 
 def _remove(path: str) -> None:
