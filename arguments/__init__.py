@@ -143,6 +143,10 @@ class RunParams:
     save_iterations: list = field(default_factory=lambda: [7_000, 30_000])
     checkpoint_iterations: list = field(default_factory=list)
     start_checkpoint: str = field(default="", metadata={"help": "resume from this chkpnt<N>.pth"})
+    init_identities_from: str = field(default="", metadata={
+        "help": "start from this model folder's Gaussians and classifier (a lift.py output: an RGB-only "
+                "model labelled from the masks) instead of the scene's points; the run's schedule then "
+                "continues training them"})
     resume: bool = field(default=False, metadata={
         "help": "resume from the latest chkpnt<N>.pth in the model folder"})
     overwrite: bool = field(default=False, metadata={

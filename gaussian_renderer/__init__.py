@@ -31,13 +31,15 @@ def rasterization_settings(viewpoint_camera, bg_color: torch.Tensor, scaling_mod
 
 
 def render(viewpoint_camera, pc, pipe, bg_color: torch.Tensor, scaling_modifier: float = 1.0,
-           override_color: torch.Tensor | None = None) -> dict:
+           override_color: torch.Tensor | None = None,
+           override_objects: torch.Tensor | None = None) -> dict:
     """Render pc (a GaussianModel) from viewpoint_camera over bg_color (3,).
 
     Returns render (3, H, W), render_object (D, H, W), depth (1, H, W), alpha (1, H, W),
     viewspace_points (N, 3) whose .grad[:, :2] after backward is dL/d(NDC centre) (the
     densification statistic), visibility_filter (N,) bool and radii (N,) int32.
-    override_color (N, 3) replaces the SH colours.
+    override_color (N, 3) replaces the SH colours; override_objects (N, 1, L), any L, replaces
+    the identity encodings (render_object is then (L, H, W)).
     """
     means3D = pc.get_xyz
     # A leaf tensor, so its .grad is kept after backward (3DGS's retain_grad).
@@ -60,9 +62,10 @@ def render(viewpoint_camera, pc, pipe, bg_color: torch.Tensor, scaling_modifier:
     else:
         shs = pc.get_features
 
+    objects = pc.get_objects if override_objects is None else override_objects
     rasterize = get_rasterizer(pipe.backend)
     out = rasterize(settings, means3D=means3D, means2D=screenspace_points, opacities=pc.get_opacity,
-                    shs=shs, colors_precomp=colors_precomp, sh_objs=pc.get_objects, scales=scales,
+                    shs=shs, colors_precomp=colors_precomp, sh_objs=objects, scales=scales,
                     rotations=rotations, cov3D_precomp=cov3D_precomp)
     return {
         "render": out.color,

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from scene.camera_loading import camera_to_json, cameraList_from_camInfos
-from scene.dataset_readers import sceneLoadTypeCallbacks
+from scene.dataset_readers import SceneInfo, sceneLoadTypeCallbacks
 from scene.gaussian_model import GaussianModel
 from scene.model_folder import (
     CLASSIFIER_NAME,
@@ -35,6 +35,26 @@ def detect_scene_type(source_path: str) -> str:
                     f"a scene folder needs images/ with sparse/0/, or transforms.json")
 
 
+def read_scene_info(args) -> SceneInfo:
+    """The cameras (train / test split by `args.eval`) and point cloud of the scene folder
+    `args.source_path`, COLMAP or NeRF/Blender; `args` also gives `images`, `object_path`,
+    `white_background` and `random_init`."""
+    if detect_scene_type(args.source_path) == "Colmap":
+        return sceneLoadTypeCallbacks["Colmap"](
+            args.source_path, args.images, args.eval, object_path=args.object_path,
+            random_init=args.random_init)
+    return sceneLoadTypeCallbacks["Blender"](
+        args.source_path, args.white_background, args.eval, object_path=args.object_path,
+        random_init=args.random_init)
+
+
+def write_cameras_json(model_path: str, scene_info: SceneInfo) -> None:
+    """`<model_path>/cameras.json` (3DGS's layout) of the scene's test then train views."""
+    cameras = [camera_to_json(i, cam) for i, cam in
+               enumerate(scene_info.test_cameras + scene_info.train_cameras)]
+    write_json_atomic(os.path.join(model_path, "cameras.json"), cameras, indent=None)
+
+
 class Scene:
     """Train/test cameras of a dataset plus a GaussianModel, initialised from the dataset's
     point cloud or loaded from `<model>/point_cloud/iteration_N/point_cloud.ply`."""
@@ -49,21 +69,11 @@ class Scene:
                 load_iteration = search_for_max_iteration(os.path.join(self.model_path, "point_cloud"))
             self.loaded_iter = load_iteration
 
-        scene_type = detect_scene_type(args.source_path)
-        if scene_type == "Colmap":
-            scene_info = sceneLoadTypeCallbacks["Colmap"](
-                args.source_path, args.images, args.eval, object_path=args.object_path,
-                random_init=args.random_init)
-        else:
-            scene_info = sceneLoadTypeCallbacks["Blender"](
-                args.source_path, args.white_background, args.eval, object_path=args.object_path,
-                random_init=args.random_init)
+        scene_info = read_scene_info(args)
 
         if self.loaded_iter is None:
             os.makedirs(self.model_path, exist_ok=True)
-            cameras = [camera_to_json(i, cam) for i, cam in
-                       enumerate(scene_info.test_cameras + scene_info.train_cameras)]
-            write_json_atomic(os.path.join(self.model_path, "cameras.json"), cameras, indent=None)
+            write_cameras_json(self.model_path, scene_info)
 
         self.cameras_extent = scene_info.nerf_normalization["radius"]
         self.train_cameras = {}

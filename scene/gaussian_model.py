@@ -222,6 +222,18 @@ class GaussianModel:
         opacities = inverse_sigmoid(torch.min(self.get_opacity, torch.full_like(self._opacity, 0.01)))
         self.replace_tensor_to_optimizer(opacities, "opacity")
 
+    @torch.no_grad()
+    def set_identity_encodings(self, objects: torch.Tensor) -> None:
+        """Replace every identity encoding by `objects` (N, 1, D'); D' may differ from the current
+        D (num_objects follows it). The obj_dc group's Adam moments, if any, restart at zero."""
+        if objects.ndim != 3 or objects.shape[0] != self.num_points or objects.shape[1] != 1:
+            raise ValueError(f"identity encodings must have shape ({self.num_points}, 1, D), "
+                             f"got {tuple(objects.shape)}")
+        if self.optimizer is not None and objects.shape[2] != self.num_objects:
+            raise ValueError("the identity dimension cannot change while an optimizer is set up")
+        self.num_objects = int(objects.shape[2])
+        self.replace_tensor_to_optimizer(objects.to(device=self.device, dtype=torch.float32), "obj_dc")
+
     # ----------------------------------------------------------------- changing the Gaussian set
     @torch.no_grad()
     def prune_points(self, mask: torch.Tensor) -> None:

@@ -30,6 +30,7 @@ from scene.identity_classifier import IdentityClassifier
 from scene.model_folder import (
     background_color,
     checkpoint_path,
+    load_model,
     point_cloud_dir,
     save_checkpoint_file,
     trim_metrics_after,
@@ -84,9 +85,14 @@ class Trainer:
         self.device = resolve_device(pipe.device)
         self.gaussians = GaussianModel(dataset.sh_degree, dataset.num_objects, self.device)
         self.scene = Scene(dataset, self.gaussians)
+        lifted = self.initial_model(run) if run.init_identities_from else None
+        if lifted is not None:
+            self.gaussians.restore(lifted[0], opt)
         self.gaussians.training_setup(opt)
         self.strategy.initialize(self.gaussians)
         self.classifier = IdentityClassifier(dataset.num_objects, dataset.num_classes).to(self.device)
+        if lifted is not None:
+            self.classifier.load_state_dict(lifted[1])
         self.cls_optimizer = make_adam(self.classifier.parameters(), self.device, lr=opt.classifier_lr)
         self.view_sampler = ViewSampler(len(self.scene.getTrainCameras()), run.seed)
         self.identity_generator = torch.Generator().manual_seed(run.seed)
@@ -108,6 +114,26 @@ class Trainer:
         """A trainer from `parse_training_args`'s namespace (all five parameter groups)."""
         return cls(extract(ModelParams, args), extract(OptimizationParams, args), extract(PipelineParams, args),
                    extract(GradiSegParams, args), extract(RunParams, args))
+
+    def initial_model(self, run: RunParams) -> tuple[dict, dict]:
+        """The Gaussians (as `GaussianModel.capture()`) and classifier state of the model folder
+        `run.init_identities_from` (typically lift.py's output), to start from in place of the
+        scene's point cloud; the position learning rate keeps this scene's extent."""
+        if run.start_checkpoint:
+            raise ValueError("--init_identities_from starts a new run; it cannot be combined with "
+                             "--start_checkpoint or --resume")
+        model_path = run.init_identities_from
+        lifted = load_model(model_path, -1, self.device)
+        theirs = (lifted.gaussians.max_sh_degree, lifted.gaussians.num_objects, lifted.classifier.num_classes)
+        ours = (self.dataset.sh_degree, self.dataset.num_objects, self.dataset.num_classes)
+        if theirs != ours:
+            raise ValueError(f"--init_identities_from {model_path}: its model has sh_degree {theirs[0]}, "
+                             f"num_objects {theirs[1]}, num_classes {theirs[2]}; this run has {ours[0]}, "
+                             f"{ours[1]}, {ours[2]} (pass --sh_degree {theirs[0]} --num_objects {theirs[1]} "
+                             f"--num_classes {theirs[2]})")
+        state = lifted.gaussians.capture()
+        state["spatial_lr_scale"] = self.scene.cameras_extent
+        return state, lifted.classifier.state_dict()
 
     # ----------------------------------------------------------------------------- one step
     def train_step(self, iteration: int) -> StepResult:

@@ -109,3 +109,59 @@ def _read_columns(path: str, vertex: PlyElement, present: set[str], columns: lis
     if not np.all(np.isfinite(values)):
         raise ValueError(f"{path}: non-finite values in properties {columns[0]}..{columns[-1]}")
     return values
+
+
+class GaussianPlyLayout(NamedTuple):
+    """What a Gaussian PLY's header says about its content."""
+    num_gaussians: int
+    sh_degree: int     # 0..3, from the number of f_rest_* properties
+    num_objects: int   # number of obj_dc_* properties (0 for a plain 3DGS file)
+
+
+def read_gaussian_ply_layout(path: str) -> GaussianPlyLayout:
+    """The SH degree and identity dimension of a 3DGS, gsplat, Gaussian Grouping or GradiSeg
+    PLY, read from its header (no vertex data is parsed), so any of them can be loaded without
+    knowing how it was trained. Raises ValueError naming the file when it is not a Gaussian PLY
+    (no `vertex` element, a 3DGS property missing, or an f_rest_* count of no SH degree)."""
+    elements = _header_elements(path)
+    if "vertex" not in elements:
+        raise ValueError(f"{path}: PLY has no 'vertex' element")
+    count, properties = elements["vertex"]
+    present = set(properties)
+    required = [name for names in _column_names(0, 0).values() for name in names]
+    missing = [name for name in required if name not in present]
+    if missing:
+        raise ValueError(f"{path}: not a 3D Gaussian Splatting PLY (vertex property '{missing[0]}' "
+                         f"missing; expected x, y, z, f_dc_0..2, opacity, scale_0..2, rot_0..3)")
+    num_rest = sum(name.startswith("f_rest_") for name in present)
+    degrees = {3 * ((degree + 1) ** 2 - 1): degree for degree in range(4)}
+    if num_rest not in degrees:
+        raise ValueError(f"{path}: has {num_rest} 'f_rest_*' properties, which is no SH degree "
+                         f"0..3 (0, 9, 24 or 45)")
+    num_objects = sum(name.startswith("obj_dc_") for name in present)
+    return GaussianPlyLayout(count, degrees[num_rest], num_objects)
+
+
+MAX_HEADER_LINES = 10_000
+
+
+def _header_elements(path: str) -> dict[str, tuple[int, list[str]]]:
+    """element name -> (count, property names) from a PLY header; ValueError naming the file."""
+    elements: dict[str, tuple[int, list[str]]] = {}
+    with open(path, "rb") as fh:
+        if fh.readline().strip() != b"ply":
+            raise ValueError(f"{path}: not a PLY file (it does not start with 'ply')")
+        current = None
+        for _ in range(MAX_HEADER_LINES):
+            line = fh.readline()
+            if not line:
+                break
+            words = line.decode("ascii", errors="replace").split()
+            if words[:1] == ["end_header"]:
+                return elements
+            if words[:1] == ["element"] and len(words) == 3 and words[2].isdigit():
+                current = words[1]
+                elements[current] = (int(words[2]), [])
+            elif words[:1] == ["property"] and current is not None and len(words) >= 3:
+                elements[current][1].append(words[-1])
+    raise ValueError(f"{path}: not a readable PLY file (no end_header line)")
