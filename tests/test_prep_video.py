@@ -8,20 +8,13 @@ import pytest
 
 import convert
 from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene
+from bench.video_clip import ClipRecipe, clip_from_photos, write_clip
 from prep.video import (VideoOptions, choose_frames, extract_frames, frames_of, sharpness, windows)
 from utils.errors import DataError
 
 SIZE = (160, 120)   # width, height of the test clips
-
-
-def write_clip(path, frames, fourcc: str = "mp4v", fps: float = 10.0) -> str:
-    """`frames` (H, W, 3) uint8 BGR written as a clip OpenCV's own FFmpeg reads back."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (frames[0].shape[1], frames[0].shape[0]))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return str(path)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FERN = os.path.join(REPO, "..", "shared", "data", "llff_fern_8", "images")
 
 
 def textured(seed: int) -> np.ndarray:
@@ -69,7 +62,7 @@ def test_frames_are_spread_evenly_and_named_by_frame_number(tmp_path):
     frames = []
     for k in range(12):
         frames += [textured(k), blurred(textured(k)), blurred(textured(k), 1.5)]
-    clip = write_clip(tmp_path / "clip.mp4", frames)
+    clip = write_clip(str(tmp_path / "clip.mp4"), frames)
     selection = extract_frames(clip, str(tmp_path / "scene" / "input"), VideoOptions(num_frames=12), log=quiet)
     assert selection.num_clip_frames == 36
     assert selection.chosen == [3 * k for k in range(12)] and selection.replaced == 12
@@ -82,14 +75,14 @@ def test_frames_are_spread_evenly_and_named_by_frame_number(tmp_path):
 
 
 def test_a_clip_shorter_than_asked_gives_every_frame(tmp_path):
-    clip = write_clip(tmp_path / "short.mp4", [textured(k) for k in range(5)])
+    clip = write_clip(str(tmp_path / "short.mp4"), [textured(k) for k in range(5)])
     selection = extract_frames(clip, str(tmp_path / "input"), VideoOptions(num_frames=50), log=quiet)
     assert selection.chosen == [0, 1, 2, 3, 4]
     assert len(os.listdir(tmp_path / "input")) == 5
 
 
 def test_an_all_blurry_clip_is_refused_and_writes_nothing(tmp_path, capsys):
-    clip = write_clip(tmp_path / "blurry.mp4", [blurred(textured(k), 6.0) for k in range(20)])
+    clip = write_clip(str(tmp_path / "blurry.mp4"), [blurred(textured(k), 6.0) for k in range(20)])
     with pytest.raises(DataError, match="all of its 20 frames are blurry"):
         extract_frames(clip, str(tmp_path / "scene" / "input"), VideoOptions(num_frames=10), log=quiet)
     (tmp_path / "scene").mkdir(exist_ok=True)
@@ -113,7 +106,7 @@ def test_a_clip_opencv_cannot_open_is_one_line_naming_it(tmp_path, capsys):
 
 
 def test_existing_input_is_never_overwritten(tmp_path):
-    clip = write_clip(tmp_path / "clip.mp4", [textured(k) for k in range(6)])
+    clip = write_clip(str(tmp_path / "clip.mp4"), [textured(k) for k in range(6)])
     (tmp_path / "input").mkdir()
     (tmp_path / "input" / "mine.jpg").write_bytes(b"a photo of the user's")
     with pytest.raises(FileExistsError, match="already exists"):
@@ -123,7 +116,7 @@ def test_existing_input_is_never_overwritten(tmp_path):
 
 def test_failed_sfm_removes_the_frames_it_extracted(tmp_path, capsys):
     # Unrelated sharp frames: extraction succeeds, nothing registers.
-    clip = write_clip(tmp_path / "unrelated.mp4", [textured(100 + k) for k in range(6)])
+    clip = write_clip(str(tmp_path / "unrelated.mp4"), [textured(100 + k) for k in range(6)])
     scene = tmp_path / "scene"
     scene.mkdir()
     assert convert.main(["-s", str(scene), "--video", clip, "--num_frames", "6", "--threads", "2"]) == 1
@@ -140,7 +133,7 @@ def test_video_of_an_orbit_registers_every_frame(tmp_path):
     for name in views:   # each view as a sharp frame followed by a blurred one (windows of 2, centre blurred)
         image = cv2.imread(os.path.join(truth, "images", name))
         frames += [image, blurred(image, 2.0)]
-    clip = write_clip(tmp_path / "orbit.mp4", frames)
+    clip = write_clip(str(tmp_path / "orbit.mp4"), frames)
     scene = str(tmp_path / "scene")
     os.makedirs(scene)
     assert convert.main(["-s", scene, "--video", clip, "--num_frames", "24", "--camera", "SIMPLE_PINHOLE",
@@ -153,6 +146,22 @@ def test_video_of_an_orbit_registers_every_frame(tmp_path):
 
 def test_frames_of_reads_every_frame_in_order(tmp_path):
     frames = [np.full((SIZE[1], SIZE[0], 3), 20 * k, np.uint8) for k in range(8)]
-    clip = write_clip(tmp_path / "grey.avi", frames, fourcc="MJPG")
+    clip = write_clip(str(tmp_path / "grey.avi"), frames, fourcc="MJPG")
     levels = [int(round(frame.mean())) for frame in frames_of(clip)]
     assert len(levels) == 8 and all(abs(a - 20 * k) <= 3 for k, a in enumerate(levels))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir(FERN), reason=f"the LLFF fern photos are not at {FERN}")
+def test_a_clip_of_real_photos_registers_at_least_90_percent_of_its_frames(tmp_path):
+    # 20 photos in capture order, 4 drifting crops each, every 4th frame motion-blurred: 80 frames.
+    clip = str(tmp_path / "fern.mp4")
+    assert clip_from_photos(FERN, clip, ClipRecipe(frames_per_photo=4)) == 80
+    scene = tmp_path / "scene"
+    scene.mkdir()
+    assert convert.main(["-s", str(scene), "--video", clip, "--num_frames", "40", "--threads", "2"]) == 0
+    extracted = os.listdir(scene / "input")
+    assert len(extracted) == 40
+    reconstruction = pycolmap.Reconstruction(str(scene / "sparse" / "0"))
+    assert reconstruction.num_reg_images() >= 0.9 * len(extracted)
+    assert reconstruction.compute_mean_reprojection_error() < 1.0
