@@ -2,7 +2,7 @@
 
 The steps are those of 3DGS's / Gaussian Grouping's `convert.py` (COLMAP feature extraction,
 matching, incremental mapping, undistortion to PINHOLE), run through pycolmap so that no COLMAP
-binary is needed. Matching is exhaustive up to `sequential_above` photos (every pair; robust for
+binary is needed; `mapper="global"` uses COLMAP's global SfM (formerly GLOMAP) instead. Matching is exhaustive up to `sequential_above` photos (every pair; robust for
 unordered captures) and sequential beyond (neighbours in file-name order: a video or a walk).
 
 Everything is built in a hidden work folder inside the scene and renamed into place at the end,
