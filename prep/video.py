@@ -14,7 +14,8 @@ metadata; OpenCV's FFmpeg reader applies it (`CAP_PROP_ORIENTATION_AUTO`), so fr
 the way the clip plays.
 
 The frames are written into a hidden work folder beside `input/` and renamed into place at the
-end: a failed extraction leaves the scene as it was.
+end: a failed extraction leaves the scene as it was, and `convert_video` removes the frames
+again when the structure from motion on them fails.
 """
 from __future__ import annotations
 
@@ -27,14 +28,13 @@ from typing import Callable, Iterator, Optional
 import cv2
 import numpy as np
 
-from prep.sfm import SfmOptions, SfmSummary, convert_scene
+from prep.sfm import MIN_REGISTERED_IMAGES, SfmOptions, SfmSummary, convert_scene
 from utils.errors import DataError
 
 SHARPNESS_SIZE = 640       # longer side (pixels) at which the sharpness is measured
 SHARPNESS_SIGMA = 1.0      # Gaussian smoothing (pixels) before the Laplacian
 FRAME_PATTERN = "frame_{:05d}.jpg"
 JPEG_QUALITY = 95
-MIN_FRAMES = 3             # fewer cannot be a scene (as prep.sfm.MIN_REGISTERED_IMAGES)
 
 
 @dataclass
@@ -45,8 +45,8 @@ class VideoOptions:
     #                               about 90 sharp, 8 after a Gaussian blur of 2 pixels, 2.5 of 4)
 
     def validate(self) -> None:
-        if self.num_frames < MIN_FRAMES:
-            raise ValueError(f"num_frames must be at least {MIN_FRAMES}, got {self.num_frames}")
+        if self.num_frames < MIN_REGISTERED_IMAGES:
+            raise ValueError(f"num_frames must be at least {MIN_REGISTERED_IMAGES}, got {self.num_frames}")
         if not 0.0 <= self.blur_ratio <= 1.0:
             raise ValueError(f"blur_ratio must be in [0, 1], got {self.blur_ratio}")
         if self.min_sharpness < 0:
@@ -147,10 +147,10 @@ def choose_frames(scores: np.ndarray, options: VideoOptions) -> FrameSelection:
 
 def check_selection(path: str, scores: np.ndarray, selection: FrameSelection, options: VideoOptions) -> None:
     """A DataError naming the clip when it is too short or too blurry to give a scene."""
-    if len(scores) < MIN_FRAMES:
+    if len(scores) < MIN_REGISTERED_IMAGES:
         raise DataError(f"{path}: the clip has {len(scores)} frames; structure from motion needs at least "
-                        f"{MIN_FRAMES}, in practice 50 or more")
-    if len(selection.chosen) < MIN_FRAMES:
+                        f"{MIN_REGISTERED_IMAGES}, in practice 50 or more")
+    if len(selection.chosen) < MIN_REGISTERED_IMAGES:
         best = float(scores.max())
         raise DataError(f"{path}: {'all' if not selection.chosen else 'nearly all'} of its {len(scores)} frames "
                         f"are blurry or without texture (sharpness at most {best:.1f}, the minimum is "
