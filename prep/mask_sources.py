@@ -77,8 +77,9 @@ def _import(module: str, package: str):
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        raise ImportError(f"--sam needs the '{package}' package, which is not installed ({err}). Install it "
-                          f"into .venv, or run your segmenter yourself and pass --masks DIR") from err
+        raise ImportError(f"--sam needs the '{package}' package, which cannot be imported ({err}). Install it "
+                          "into .venv (requirements-sam.txt), or run your segmenter yourself and pass "
+                          "--masks DIR") from err
 
 
 def sam_generator(config: dict) -> Callable[[np.ndarray], list[np.ndarray]]:

@@ -2,7 +2,7 @@
 
 The steps are those of 3DGS's / Gaussian Grouping's `convert.py` (COLMAP feature extraction,
 matching, incremental mapping, undistortion to PINHOLE), run through pycolmap so that no COLMAP
-binary is needed. Matching is exhaustive up to `sequential_above` photos (every pair; robust for
+binary is needed; `mapper="global"` uses COLMAP's global SfM (formerly GLOMAP) instead. Matching is exhaustive up to `sequential_above` photos (every pair; robust for
 unordered captures) and sequential beyond (neighbours in file-name order: a video or a walk).
 
 Everything is built in a hidden work folder inside the scene and renamed into place at the end,
@@ -27,6 +27,7 @@ from utils.pycolmap_loader import pycolmap
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 MATCHING_MODES = ("auto", "exhaustive", "sequential")
+MAPPERS = ("incremental", "global")   # COLMAP's incremental mapper, or its global SfM (formerly GLOMAP)
 RESIZE_FACTORS = (2, 4, 8)        # --resize writes images_2, images_4, images_8 (3DGS)
 MIN_REGISTERED_IMAGES = 3         # fewer cannot be a scene to train on
 OUTPUT_FOLDERS = ("images", "sparse", "distorted")
@@ -38,6 +39,7 @@ class SfmOptions:
     matching: str = "auto"                # auto | exhaustive | sequential
     sequential_above: int = 100           # auto: sequential matching for more photos than this
     sequential_overlap: int = 10          # neighbours each photo is matched with (sequential)
+    mapper: str = "incremental"           # incremental | global
     max_size: Optional[int] = None        # photos with a longer side are downscaled to it first
     resize: bool = False                  # also write images_2/4/8 (3DGS's --resize)
     min_registered_fraction: float = 0.5  # fewer registered photos is an error
@@ -47,6 +49,8 @@ class SfmOptions:
     def validate(self) -> None:
         if self.matching not in MATCHING_MODES:
             raise ValueError(f"matching must be one of {MATCHING_MODES}, got '{self.matching}'")
+        if self.mapper not in MAPPERS:
+            raise ValueError(f"mapper must be one of {MAPPERS}, got '{self.mapper}'")
         if self.max_size is not None and self.max_size < 64:
             raise ValueError(f"max_size must be at least 64 pixels, got {self.max_size}")
         if not 0.0 < self.min_registered_fraction <= 1.0:
@@ -65,6 +69,7 @@ class SfmSummary:
     mean_track_length: float
     mean_reprojection_error: float   # pixels, after bundle adjustment
     matching: str
+    mapper: str
     camera: dict                     # the undistorted PINHOLE camera: width, height, fx, fy, cx, cy
     seconds: dict = field(default_factory=dict)   # per stage
 
@@ -72,7 +77,7 @@ class SfmSummary:
         rows = [f"registered images: {self.num_registered} / {self.num_input_images}",
                 f"3D points: {self.num_points} (mean track length {self.mean_track_length:.2f})",
                 f"mean reprojection error: {self.mean_reprojection_error:.3f} px",
-                f"matching: {self.matching}",
+                f"matching: {self.matching}, mapper: {self.mapper}",
                 "camera (PINHOLE): {width}x{height}, fx {fx:.1f}, fy {fy:.1f}".format(**self.camera),
                 "time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())]
         if self.unregistered:
@@ -165,13 +170,34 @@ def _pinhole_camera(reconstruction: pycolmap.Reconstruction) -> dict:
             "cx": float(cx), "cy": float(cy)}
 
 
-def _mapping_options(options: SfmOptions) -> pycolmap.IncrementalPipelineOptions:
+def _incremental_options(options: SfmOptions) -> pycolmap.IncrementalPipelineOptions:
     mapping = pycolmap.IncrementalPipelineOptions()
     mapping.num_threads = options.num_threads
     mapping.random_seed = options.seed
     mapping.mapper.random_seed = options.seed
     mapping.triangulation.random_seed = options.seed
     return mapping
+
+
+def _global_options(options: SfmOptions) -> pycolmap.GlobalPipelineOptions:
+    mapping = pycolmap.GlobalPipelineOptions()
+    mapping.num_threads = options.num_threads
+    mapping.random_seed = options.seed
+    mapping.mapper.num_threads = options.num_threads
+    mapping.mapper.random_seed = options.seed
+    mapping.mapper.rotation_averaging.random_seed = options.seed
+    mapping.mapper.global_positioning.random_seed = options.seed
+    mapping.mapper.global_positioning.use_gpu = False
+    mapping.mapper.bundle_adjustment.ceres.use_gpu = False
+    return mapping
+
+
+def map_scene(database: str, photo_dir: str, models_dir: str, options: SfmOptions) -> dict:
+    """The models (id -> pycolmap.Reconstruction) of the matched photos, from COLMAP's incremental
+    mapper or its global SfM (rotation averaging, then all positions at once; formerly GLOMAP)."""
+    if options.mapper == "global":
+        return pycolmap.global_mapping(database, photo_dir, models_dir, _global_options(options))
+    return pycolmap.incremental_mapping(database, photo_dir, models_dir, _incremental_options(options))
 
 
 def run_sfm(photo_dir: str, names: list[str], work_dir: str, options: SfmOptions,
@@ -207,10 +233,10 @@ def run_sfm(photo_dir: str, names: list[str], work_dir: str, options: SfmOptions
     seconds["matching"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    log("incremental mapping ...")
+    log(f"{options.mapper} mapping ...")
     models_dir = os.path.join(work_dir, "distorted", "models")
     os.makedirs(models_dir)
-    reconstructions = pycolmap.incremental_mapping(database, photo_dir, models_dir, _mapping_options(options))
+    reconstructions = map_scene(database, photo_dir, models_dir, options)
     seconds["mapping"] = time.perf_counter() - start
     best = largest_reconstruction(reconstructions)
     registered = best.num_reg_images() if best is not None else 0
@@ -277,7 +303,7 @@ def move_into_place(part: str, scene_dir: str, work_dir: str) -> None:
         os.rename(os.path.join(part, name), os.path.join(scene_dir, name))
 
 
-def summarise(reconstruction: pycolmap.Reconstruction, names: list[str], matching: str,
+def summarise(reconstruction: pycolmap.Reconstruction, names: list[str], matching: str, mapper: str,
               seconds: dict) -> SfmSummary:
     registered = {reconstruction.images[i].name for i in reconstruction.reg_image_ids()}
     return SfmSummary(
@@ -286,7 +312,7 @@ def summarise(reconstruction: pycolmap.Reconstruction, names: list[str], matchin
         num_points=reconstruction.num_points3D(),
         mean_track_length=float(reconstruction.compute_mean_track_length()),
         mean_reprojection_error=float(reconstruction.compute_mean_reprojection_error()),
-        matching=matching, camera=_pinhole_camera(reconstruction), seconds=seconds)
+        matching=matching, mapper=mapper, camera=_pinhole_camera(reconstruction), seconds=seconds)
 
 
 def convert_scene(scene_dir: str, options: SfmOptions = SfmOptions(), force: bool = False,
@@ -312,7 +338,7 @@ def convert_scene(scene_dir: str, options: SfmOptions = SfmOptions(), force: boo
         final = pycolmap.Reconstruction(os.path.join(undistorted, "sparse"))
         part = assemble_scene_part(work_dir, undistorted, model_dir, options.resize)
         seconds["undistortion"] = time.perf_counter() - start
-        summary = summarise(final, names, choose_matching(options, len(names)), seconds)
+        summary = summarise(final, names, choose_matching(options, len(names)), options.mapper, seconds)
         move_into_place(part, scene_dir, work_dir)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
