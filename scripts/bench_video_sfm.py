@@ -24,12 +24,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import cv2  # noqa: E402,F401  (before pycolmap: the other order breaks cv2's PNG writer)
-import pycolmap  # noqa: E402
-
 from bench.video_clip import ClipRecipe, clip_from_photos  # noqa: E402
 from prep.sfm import MAPPERS, SfmOptions, convert_scene, largest_reconstruction, map_scene  # noqa: E402
 from prep.video import VideoOptions, extract_frames  # noqa: E402
+from utils.pycolmap_loader import pycolmap  # noqa: E402
 
 
 def quiet(_line: str) -> None:
