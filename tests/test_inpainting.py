@@ -5,7 +5,6 @@ saw), the edit options' errors, and (slow) `edit.py --remove --inpaint` on a tra
 scene scored against the ray-cast truth without the object."""
 import math
 import os
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,15 +12,20 @@ import pytest
 import torch
 
 import edit
+import train
+from apps.editing.model_folder import load_model
 from apps.inpainting import holes, inpainters, pipeline, seeding
-from arguments import ConfigError, PipelineParams
+from arguments import ConfigError, ModelParams, PipelineParams, saved_params
 from gaussian_renderer import render
+from scene import Scene
 from scene.gaussian_model import GaussianModel
+from tests.conftest import make_scene
+from tests.test_editing import SCENE_ARGS, TRAIN_ARGS, folder_digest
 from tests.test_reference_rasterizer import make_camera
 from utils.errors import DataError
 from utils.general_utils import inverse_sigmoid
 from utils.graphics_utils import BasicPointCloud, look_at_world_to_camera
-from utils.image_io import write_png
+from utils.image_io import read_id_map, read_rgb, write_png
 
 PIPE = PipelineParams(device="cpu")
 BLACK = torch.zeros(3)
@@ -258,3 +262,71 @@ def test_inpaint_flags_need_a_removal(capsys):
     with pytest.raises(ConfigError, match="--lama_checkpoint needs --inpaint"):
         edit.plan_from_args(edit.build_parser().parse_args(["-m", "m", "-o", "o", "--remove", "2",
                                                             "--lama_checkpoint", "x.pt"]))
+
+
+# ----------------------------------------------------------------------------- a trained scene
+
+BOX = 3   # the blue box of the test suite's tiny scene: its footprint is never seen
+
+
+@pytest.mark.slow
+def test_edit_py_inpaints_a_removed_box_against_the_truth_without_it(tmp_path, capsys):
+    scene = make_scene(tmp_path / "scene", *SCENE_ARGS)
+    without = make_scene(tmp_path / "without", *SCENE_ARGS, "--without_object", BOX)
+    model = str(tmp_path / "model")
+    threads = torch.get_num_threads()
+    try:
+        assert train.main(["-s", scene, "-m", model, *TRAIN_ARGS]) == 0
+    finally:
+        torch.set_num_threads(threads)   # --threads is process-wide
+    source = folder_digest(model)
+    removed, filled = str(tmp_path / "removed"), str(tmp_path / "filled")
+    assert edit.main(["-m", model, "-o", removed, "--remove", str(BOX), "--skip_render", "--quiet"]) == 0
+    assert edit.main(["-m", model, "-o", filled, "--remove", str(BOX), "--inpaint", "--inpaint_iterations", "150",
+                      "--quiet"]) == 0
+    assert folder_digest(model) == source
+    train_names = sorted(f"{c.image_name}.png" for c in training_views_of(model))
+    for folder in ("masks", "views"):
+        assert sorted(os.listdir(os.path.join(filled, "inpaint", folder))) == train_names
+    # the edited model was rendered on the test views; the removed id is gone from its id maps
+    iteration = load_model(filled).iteration
+    id_folder = os.path.join(filled, "test", f"ours_{iteration}", "objects_pred_id")
+    assert all(not np.any(read_id_map(os.path.join(id_folder, n)) == BOX) for n in os.listdir(id_folder))
+    scores = {label: region_psnrs(path, scene, without) for label, path in (("removed", removed), ("filled", filled))}
+    print(f"test views, PSNR against the truth without the box: inside {scores['removed'][0]:.2f} -> "
+          f"{scores['filled'][0]:.2f} dB, outside {scores['removed'][1]:.2f} -> {scores['filled'][1]:.2f} dB")
+    assert scores["filled"][0] > scores["removed"][0] + 1.5      # measured +2.8 dB
+    assert abs(scores["filled"][1] - scores["removed"][1]) < 0.2
+    # a hole mask folder of the wrong size is a one-line error naming the file
+    bad = tmp_path / "bad_masks"
+    bad.mkdir()
+    write_png(str(bad / train_names[0]), np.zeros((10, 10), np.uint8))
+    capsys.readouterr()
+    assert edit.main(["-m", model, "-o", str(tmp_path / "bad"), "--remove", str(BOX), "--inpaint",
+                      "--inpaint_masks", str(bad), "--skip_render"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and error.endswith(f"{bad / train_names[0]}: hole mask is 10x10 pixels, the view is 64x48")
+    assert not os.path.exists(tmp_path / "bad")
+
+
+def training_views_of(model: str) -> list:
+    return pipeline.training_views(model, -1, "cpu").cameras
+
+
+@torch.no_grad()
+def region_psnrs(model_path: str, scene: str, without: str) -> tuple[float, float]:
+    """PSNR (dB) of the model's test renders against the scene without the box, pooled inside
+    the box's true region and outside it."""
+    model = load_model(model_path)
+    dataset = saved_params(ModelParams, model_path)
+    cameras = Scene(dataset, GaussianModel(dataset.sh_degree, dataset.num_objects), load_iteration=-1).getTestCameras()
+    sums = np.zeros(2)
+    counts = np.zeros(2)
+    for camera in cameras:
+        image = render(camera, model.gaussians, PIPE, BLACK)["render"].clamp(0, 1).permute(1, 2, 0).numpy()
+        truth = read_rgb(os.path.join(without, "images", camera.image_name + ".png"), False)
+        inside = read_id_map(os.path.join(scene, "object_mask", camera.image_name + ".png")) == BOX
+        for k, region in enumerate((inside, ~inside)):
+            sums[k] += np.sum((image[region] - truth[region]) ** 2)
+            counts[k] += 3 * region.sum()
+    return tuple(float(10 * np.log10(c / s)) for c, s in zip(counts, sums))
