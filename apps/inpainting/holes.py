@@ -3,7 +3,9 @@
 A pixel is in the hole when the removed Gaussians covered it (their alpha rendered alone above
 `coverage`) and what the remaining scene shows there is not to be trusted: the remaining scene
 is thin (alpha below `thin`), or most of its colour comes from Gaussians that no training view
-ever saw (hidden behind or inside the object). A Gaussian counts as *seen* when its blend
+ever saw (hidden behind or inside the object), or its surface lies within `depth_margin`
+(relative) of the object's own surface there: Gaussians of the object that the classifier gave
+another id (a remnant), neither the background the object hid nor an object in front of it. A Gaussian counts as *seen* when its blend
 weights, summed over the pixels of every training view rendered with the object in place, reach
 `seen_weight` (one pixel's worth by default). The hole is then dilated by `dilate` pixels to
 take the object's anti-aliased rim.
@@ -35,6 +37,7 @@ class HoleOptions:
     thin: float = 0.5          # remaining alpha below which the scene is thin there
     seen_weight: float = 1.0   # summed blend weight (pixels) for a Gaussian to count as seen
     dilate: int = 2            # pixels
+    depth_margin: float = 0.05  # remaining surface this close (relative) to the object's is its remnant
 
 
 def split_model(gaussians: GaussianModel, removed: torch.Tensor) -> tuple[GaussianModel, GaussianModel]:
@@ -81,12 +84,16 @@ def view_hole(camera, kept: GaussianModel, alone: GaussianModel, unseen: torch.T
               options: HoleOptions) -> np.ndarray:
     """(H, W) bool hole of one view; `unseen` (N_kept,) bool marks kept Gaussians never seen."""
     black = torch.zeros(3, device=kept.device)
-    covered = render(camera, alone, pipe, black)["alpha"][0] > options.coverage
+    object_view = render(camera, alone, pipe, black)
+    covered = object_view["alpha"][0] > options.coverage
+    object_depth = object_view["depth"][0] / object_view["alpha"][0].clamp_min(1e-6)
     indicator = unseen.float()[:, None].expand(-1, 3).contiguous()
     out = render(camera, kept, pipe, black, override_color=indicator)
     alpha = out["alpha"][0]
     unseen_share = out["render"][0] / alpha.clamp_min(1e-6)
-    hole = covered & ((alpha < options.thin) | (unseen_share > 0.5))
+    depth = out["depth"][0] / alpha.clamp_min(1e-6)
+    remnant = (depth - object_depth).abs() < options.depth_margin * object_depth
+    hole = covered & ((alpha < options.thin) | (unseen_share > 0.5) | remnant)
     return dilate_mask(hole.cpu().numpy(), options.dilate)
 
 
