@@ -107,9 +107,11 @@ def pooled_psnr(renders: dict[str, np.ndarray], truth: dict[str, np.ndarray],
     return 10.0 * np.log10(count / squared)
 
 
-def picture(path: str, panels: list[np.ndarray]) -> None:
-    """before | removed | inpainted | truth, each (H, W, 3) in [0, 1], as one PNG."""
-    write_png(path, side_by_side([np.round(p * 255).astype(np.uint8) for p in panels]))
+def picture(path: str, panels: list[np.ndarray], zoom: int = 3) -> None:
+    """before | removed | inpainted | truth, each (H, W, 3) in [0, 1], as one PNG, each pixel
+    drawn as zoom x zoom."""
+    write_png(path, side_by_side([np.round(np.kron(p, np.ones((zoom, zoom, 1))) * 255).astype(np.uint8)
+                                  for p in panels]))
 
 
 def bench_scene(out: str, name: str, bench: BenchScene, args: argparse.Namespace) -> dict:
