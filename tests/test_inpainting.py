@@ -26,6 +26,7 @@ from utils.errors import DataError
 from utils.general_utils import inverse_sigmoid
 from utils.graphics_utils import BasicPointCloud, look_at_world_to_camera
 from utils.image_io import read_id_map, read_rgb, write_png
+from utils.loss_utils import masked_l1_loss
 
 PIPE = PipelineParams(device="cpu")
 BLACK = torch.zeros(3)
@@ -92,6 +93,15 @@ def test_lama_checkpoint_that_does_not_exist_is_a_one_line_error(tmp_path):
     (tmp_path / "junk.pt").write_text("not a model")
     with pytest.raises(DataError, match="junk.pt: not a TorchScript LaMa module"):
         inpainters.make_inpainter("lama", str(tmp_path / "junk.pt"))
+
+
+def test_masked_l1_is_the_mean_over_the_masked_pixels():
+    image, gt = torch.zeros(3, 4, 5), torch.zeros(3, 4, 5)
+    image[:, 0, 0], image[:, 1, 1] = 0.6, 2.0
+    mask = torch.zeros(4, 5, dtype=torch.bool)
+    mask[0, :2] = True
+    assert masked_l1_loss(image, gt, mask).item() == pytest.approx(0.3)
+    assert masked_l1_loss(image, gt, torch.zeros(4, 5, dtype=torch.bool)).item() == 0.0
 
 
 # ----------------------------------------------------------------------------- geometry and masks
