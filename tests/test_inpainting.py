@@ -3,6 +3,7 @@ plumbing with a TorchScript module scripted here), hole masks and their files, l
 blend weights, the whole step on a hand-built scene (a ball on a ground whose footprint no view
 saw), the edit options' errors, and (slow) `edit.py --remove --inpaint` on a trained synthetic
 scene scored against the ray-cast truth without the object."""
+import json
 import math
 import os
 from types import SimpleNamespace
@@ -13,6 +14,7 @@ import torch
 
 import edit
 import train
+from apps.editing import plan as edit_plan
 from apps.editing.model_folder import load_model
 from apps.inpainting import holes, inpainters, pipeline, seeding
 from arguments import ConfigError, ModelParams, PipelineParams, saved_params
@@ -254,6 +256,19 @@ def test_bad_inpaint_options_name_the_edit(value, message):
     with pytest.raises(ConfigError) as err:
         pipeline.parse_inpaint_options(value, "edits.json, edit 1")
     assert str(err.value).startswith("edits.json, edit 1: ") and message in str(err.value)
+
+
+def test_an_edit_file_checks_inpaint_before_any_work(tmp_path):
+    path = tmp_path / "edits.json"
+    path.write_text(json.dumps({"model": "m", "output": "o", "edits": [
+        {"op": "remove", "objects": [1], "inpaint": {"masks": "holes"}},
+        {"op": "remove", "objects": [2], "inpaint": {"steps": 5}}]}))
+    with pytest.raises(ConfigError, match=f"{path}, edit 2: unknown 'inpaint' key"):
+        edit_plan.read_edit_plan(str(path))
+    path.write_text(json.dumps({"model": "m", "output": "o", "edits": [
+        {"op": "swap", "objects": [1, 2], "inpaint": True}]}))
+    with pytest.raises(ConfigError, match="unknown key\(s\) \['inpaint'\] for 'swap'"):
+        edit_plan.read_edit_plan(str(path))
 
 
 def test_inpaint_options_resolve_paths_and_set_their_part():
