@@ -2,6 +2,7 @@
 The source model is only read; the result is a new model folder, rendered on its test views.
 
     python edit.py -m output/scene -o output/scene_no_sphere --remove "cyan mottled sphere" --prompt_ids data/scene/prompts.json
+    python edit.py -m output/scene -o output/scene_filled --remove 2 --inpaint
     python edit.py -m output/scene -o output/scene_swapped --swap 1 3
     python edit.py -m output/scene -o output/scene_red --recolour 3 --rgb 0.9 0.1 0.1
     python edit.py -m output/scene -o output/scene_groups --export_groups
@@ -15,6 +16,7 @@ import sys
 
 from apps.editing.operations import run_edit_plan
 from apps.editing.plan import DEFAULT_THRESHOLD, EditPlan, parse_edit_plan, read_edit_plan
+from apps.inpainting.inpainters import INPAINTERS
 from apps.render_model import RenderRequest, render_model
 from arguments import ConfigError, ModelParams, PipelineParams, saved_params
 from gaussian_renderer.backend import BACKENDS
@@ -40,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="recolour: zero the SH coefficients of degree >= 1")
     parser.add_argument("--insert", metavar="PLY", help="insert an exported group PLY")
     parser.add_argument("--translation", nargs=3, type=float, metavar="T", help="insert: move it by this")
+    parser.add_argument("--inpaint", action="store_true",
+                        help="remove: fill the hole left behind (2D inpainting + 3D fine-tuning)")
+    parser.add_argument("--inpainter", choices=INPAINTERS, default=None,
+                        help="inpaint: 2D inpainter (default telea; lama needs --lama_checkpoint)")
+    parser.add_argument("--lama_checkpoint", default=None, metavar="PT",
+                        help="inpaint: a LaMa TorchScript file (big-lama.pt) on disk")
+    parser.add_argument("--inpaint_masks", default=None, metavar="DIR",
+                        help="inpaint: hole masks <view>.png to use instead of computing them")
+    parser.add_argument("--inpaint_iterations", type=int, default=None, metavar="N",
+                        help="inpaint: fine-tuning steps (default 300)")
     parser.add_argument("--threshold", type=float, default=None,
                         help=f"selection: group probability above which a Gaussian is selected "
                              f"(default {DEFAULT_THRESHOLD})")
@@ -63,8 +75,12 @@ def edits_from_flags(args: argparse.Namespace) -> list[dict]:
 
     selection = {"convex_hull": True} if args.convex_hull else {}
     edits = []
+    inpaint = inpaint_from_flags(args)
+    if inpaint is not None and not args.remove:
+        raise ConfigError("--inpaint fills what --remove leaves behind: give --remove OBJ (nothing is removed)")
     if args.remove:
-        edits.append({"op": "remove", "objects": objects(args.remove), **selection})
+        edits.append({"op": "remove", "objects": objects(args.remove), **selection,
+                      **({"inpaint": inpaint} if inpaint is not None else {})})
     if args.swap:
         edits.append({"op": "swap", "objects": objects(args.swap), **selection})
     if args.insert:
@@ -77,6 +93,20 @@ def edits_from_flags(args: argparse.Namespace) -> list[dict]:
     return edits
 
 
+INPAINT_FLAGS = {"inpainter": "inpainter", "lama_checkpoint": "lama_checkpoint", "inpaint_masks": "masks",
+                 "inpaint_iterations": "iterations"}
+
+
+def inpaint_from_flags(args: argparse.Namespace) -> dict | bool | None:
+    """The removal's "inpaint" value from --inpaint and its option flags (None: not asked)."""
+    options = {key: getattr(args, flag) for flag, key in INPAINT_FLAGS.items() if getattr(args, flag) is not None}
+    if not args.inpaint:
+        if options:
+            raise ConfigError(f"--{next(f for f, k in INPAINT_FLAGS.items() if k in options)} needs --inpaint")
+        return None
+    return options or True
+
+
 def plan_from_args(args: argparse.Namespace) -> EditPlan:
     """The edit file's plan with -m/-o/--iteration/--threshold/--prompt_ids/--export_groups
     typed on the command line winning, or the plan of the operation flags."""
@@ -85,7 +115,7 @@ def plan_from_args(args: argparse.Namespace) -> EditPlan:
              "export_groups": args.export_groups or None}
     given = {key: value for key, value in flags.items() if value not in (None, "")}
     if args.edits:
-        if any(getattr(args, flag) for flag in OPERATION_FLAGS):
+        if any(getattr(args, flag) for flag in OPERATION_FLAGS) or args.inpaint:
             raise ConfigError("give the edits either in --edits or as operation flags, not both")
         return read_edit_plan(args.edits, overrides=given)
     return parse_edit_plan({**given, "edits": edits_from_flags(args)})

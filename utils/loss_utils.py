@@ -54,6 +54,13 @@ def psnr(img1: torch.Tensor, img2: torch.Tensor) -> torch.Tensor:
     return 20 * torch.log10(1.0 / torch.sqrt(mse))
 
 
+def masked_l1_loss(image: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of (C, H, W) images over the pixels where `mask` (H, W) bool is
+    True (zero for an empty mask)."""
+    weights = mask.to(image.dtype)
+    return ((image - gt).abs() * weights).sum() / (weights.sum() * image.shape[0]).clamp_min(1.0)
+
+
 def photometric_loss(image: torch.Tensor, gt: torch.Tensor, lambda_dssim: float) -> torch.Tensor:
     """(1 - lambda) L1 + lambda (1 - SSIM) of (3, H, W) images."""
     return (1.0 - lambda_dssim) * l1_loss(image, gt) + lambda_dssim * (1.0 - ssim(image, gt))

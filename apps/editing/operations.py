@@ -21,7 +21,7 @@ model folders are read by `scene.model_folder` and written by `apps.editing.edit
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -37,6 +37,14 @@ from apps.editing.plan import (
     EditPlan,
     parse_rotation,
     parse_vector,
+)
+from apps.inpainting.pipeline import (
+    InpaintResult,
+    TrainingViews,
+    inpaint_removal,
+    parse_inpaint_options,
+    training_views,
+    write_inpaint_outputs,
 )
 from apps.render_export import load_prompt_ids
 from arguments import ConfigError
@@ -251,6 +259,11 @@ class EditContext:
     prompts: dict[str, list[int]]
     plan: EditPlan
     where: str      # "<edit file>, edit <i>", for error messages
+    device: torch.device | str = "cpu"
+    inpaintings: list[InpaintResult] = field(default_factory=list)   # filled by removals with "inpaint"
+
+    def training_views(self) -> TrainingViews:
+        return training_views(self.model.path, self.model.iteration, self.device)
 
     def ids(self, items: list) -> list[int]:
         return resolve_objects(items, self.prompts, self.model.classifier.num_classes, self.where)
@@ -267,8 +280,13 @@ class EditContext:
 def _remove(edit: dict[str, Any], ctx: EditContext) -> dict[str, Any]:
     ids = ctx.ids(edit["objects"])
     mask = ctx.select(edit, ids)
-    ctx.model.gaussians.prune_points(mask)
-    return {"ids": ids, "count": int(mask.sum())}
+    if edit.get("inpaint", False) is False:
+        ctx.model.gaussians.prune_points(mask)
+        return {"ids": ids, "count": int(mask.sum())}
+    options = parse_inpaint_options(edit["inpaint"], ctx.where, ctx.plan.base_dir)
+    result = inpaint_removal(ctx.model.gaussians, mask, ctx.training_views(), options)
+    ctx.inpaintings.append(result)
+    return {"ids": ids, "count": int(mask.sum()), "inpaint": result.record}
 
 
 def _swap(edit: dict[str, Any], ctx: EditContext) -> dict[str, Any]:
@@ -350,9 +368,9 @@ def run_edit_plan(plan: EditPlan, force: bool = False, device: torch.device | st
     check_output_folder(out_path, model.path, force)  # before the work, not only after it
     prompts = load_plan_prompts(plan, model.classifier.num_classes)
     num_before = model.gaussians.num_points
-    records = []
+    records, inpaintings = [], []
     for i, edit in enumerate(plan.edits):
-        ctx = EditContext(model, prompts, plan, f"{plan.source}, edit {i + 1}")
+        ctx = EditContext(model, prompts, plan, f"{plan.source}, edit {i + 1}", device, inpaintings)
         records.append({**edit, **EDIT_FUNCTIONS[edit["op"]](edit, ctx)})
     if model.gaussians.num_points == 0:
         raise ValueError(f"{plan.source}: the edits remove all {num_before} Gaussians; an empty model "
@@ -361,4 +379,11 @@ def run_edit_plan(plan: EditPlan, force: bool = False, device: torch.device | st
               "gaussians_before": num_before, "gaussians_after": model.gaussians.num_points,
               "prompt_ids": os.path.abspath(plan.resolve(plan.prompt_ids)) if plan.prompt_ids else None}
     out_path = write_model_folder(model, out_path, record, prompts if plan.export_groups else None, force)
+    for k, result in enumerate(inpaintings):
+        write_inpaint_outputs(os.path.join(out_path, inpaint_folder_name(k)), result)
     return out_path, record
+
+
+def inpaint_folder_name(k: int) -> str:
+    """Folder of the k-th (0-based) inpainting of a plan in the edited model: inpaint, inpaint_2, ..."""
+    return "inpaint" if k == 0 else f"inpaint_{k + 1}"

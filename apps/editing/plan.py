@@ -9,6 +9,7 @@ from typing import Any, Optional
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from apps.inpainting.pipeline import parse_inpaint_options
 from arguments import ConfigError, load_json_file
 
 DEFAULT_THRESHOLD = 0.3        # Gaussian Grouping's removal_thresh
@@ -27,7 +28,7 @@ COPIED_MODEL_FILES = ("cameras.json",)
 OPERATIONS = ("remove", "swap", "transform", "insert", "recolour")
 SELECTION_KEYS = {"threshold", "convex_hull", "outlier_factor"}
 OPERATION_KEYS = {
-    "remove": {"objects"} | SELECTION_KEYS,
+    "remove": {"objects", "inpaint"} | SELECTION_KEYS,
     "swap": {"objects", "rotation_a", "rotation_b"} | SELECTION_KEYS,
     "transform": {"objects", "rotation", "translation"} | SELECTION_KEYS,
     "insert": {"ply", "rotation", "translation", "position", "identity"},
@@ -142,6 +143,8 @@ def _check_edit(edit: Any, where: str) -> None:
             parse_rotation(edit[key], where)
     for key in ("convex_hull", "view_dependent"):
         _check_boolean(edit, key, where)
+    if edit.get("inpaint", False) is not False:
+        parse_inpaint_options(edit["inpaint"], where)
     identity = edit.get("identity", "keep")
     if identity != "keep" and (isinstance(identity, bool) or not isinstance(identity, (int, str))):
         raise ConfigError(f"{where}: 'identity' must be \"keep\", an object id or a prompt, "

@@ -1,0 +1,1 @@
+"""Inpainting after removal: hole masks, 2D inpainters, seeding and fine-tuning (`pipeline`)."""
