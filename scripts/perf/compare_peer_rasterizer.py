@@ -90,7 +90,7 @@ def training_case(args: argparse.Namespace, scratch: str, device: torch.device):
                     "--num_points", str(args.train_gaussians), "--force"], check=True, stdout=subprocess.DEVNULL)
     return training_iteration_memory(
         ["-s", scene, "-m", os.path.join(scratch, "model"), "--config_file",
-         os.path.join(ROOT, "config", "gradiseg", "demo.json"), "--device", str(device),
+         os.path.join(ROOT, "config", "gradiseg", "short_2k.json"), "--device", str(device),
          "--iterations", str(args.train_iterations), "--densify_from_iter", "1000000", "--test_iterations",
          "--save_iterations", "--quiet", "--overwrite", "--seed", "0"],
         args.train_iterations, device)
