@@ -80,21 +80,21 @@ $(STAMPS)/chromium: $(STAMPS)/requirements
 # saying why, without them. Never fatal and never touches torch: the packages go in with --no-deps,
 # and torchvision (it must match torch exactly) only in the build that fits the installed torch: from
 # the package index for a CUDA torch, from PyTorch's CPU index for a CPU torch (the package index has
-# only CUDA builds, which cannot load next to a CPU torch); one that does not load is removed again.
+# only CUDA builds, which cannot load next to a CPU torch); one that does not load is removed again,
+# and without a torchvision that loads the SAM packages are not installed at all (nothing to test).
 # Redone when requirements-sam.txt changes or after `rm $(STAMPS)/sam`.
 TORCHVISION_VERSION := 0.28.0
 $(STAMPS)/sam: requirements-sam.txt $(STAMPS)/requirements
-	@SAM2_BUILD_CUDA=0 $(PIP) install --quiet --no-deps --no-build-isolation -r requirements-sam.txt \
-	  || echo "note: requirements-sam.txt could not be installed; the SAM / SAM 2 tests will be skipped"
-	@if $(PY) -c "import importlib.util as u, sys; sys.exit(u.find_spec('torchvision') is not None)"; then \
+	@if ! $(PY) -c "import torchvision.ops" >/dev/null 2>&1; then \
 	  if $(PY) -c "import sys, torch; sys.exit(torch.version.cuda is None)"; then INDEX=""; \
 	  else INDEX="--index-url https://download.pytorch.org/whl/cpu"; fi; \
 	  $(PIP) install --quiet --no-deps --retries 1 --timeout 20 $$INDEX "torchvision==$(TORCHVISION_VERSION)" >/dev/null 2>&1; \
-	  $(PY) -c "import torchvision.ops" >/dev/null 2>&1 || { $(PIP) uninstall --quiet -y torchvision >/dev/null 2>&1; \
-	    echo "note: no torchvision $(TORCHVISION_VERSION) that loads with this torch could be installed; the SAM / SAM 2 tests will be skipped"; }; \
-	elif ! $(PY) -c "import torchvision.ops" >/dev/null 2>&1; then \
-	  echo "note: the installed torchvision does not load with this torch; the SAM / SAM 2 tests will be skipped"; \
+	  $(PY) -c "import torchvision.ops" >/dev/null 2>&1 || $(PIP) uninstall --quiet -y torchvision >/dev/null 2>&1; \
 	fi
+	@if $(PY) -c "import torchvision.ops" >/dev/null 2>&1; then \
+	  SAM2_BUILD_CUDA=0 $(PIP) install --quiet --no-deps --no-build-isolation -r requirements-sam.txt \
+	    || echo "note: requirements-sam.txt could not be installed; the SAM / SAM 2 tests will be skipped"; \
+	else echo "note: no torchvision $(TORCHVISION_VERSION) that loads with this torch could be installed, so SAM / SAM 2 are not installed; their tests will be skipped"; fi
 	@touch $@
 
 test: setup $(STAMPS)/chromium $(STAMPS)/sam
