@@ -227,7 +227,7 @@ def test_a_sam_config_that_is_not_an_object_is_one_line(mask_scene, tmp_path, ca
     config = tmp_path / "sam.json"
     config.write_text('["sam", "ckpt.pth"]')
     capsys.readouterr()
-    assert prepare_masks.main(["-s", scene, "--sam", str(config)]) == 1
+    assert prepare_masks.main(["-s", scene, "--sam", str(config), "--out", "from_sam"]) == 1
     [line] = error_lines(capsys.readouterr().err)
     assert "the SAM config must be a JSON object" in line and "not a list" in line
 
