@@ -71,7 +71,8 @@ class TinyLama(torch.nn.Module):
 
 def test_lama_adapter_pads_to_multiples_of_8_and_composites(tmp_path):
     torch.manual_seed(0)
-    module = torch.jit.script(TinyLama())
+    # traced (a TorchScript file like big-lama.pt); the checks in forward run on the trace's input
+    module = torch.jit.trace(TinyLama(), (torch.rand(1, 3, 32, 48), (torch.rand(1, 1, 32, 48) > 0.5).float()))
     path = str(tmp_path / "big-lama.pt")
     module.save(path)
     image = smooth_image(30, 45)           # neither side a multiple of 8
