@@ -96,7 +96,7 @@ def test_renders(model_path: str) -> dict[str, np.ndarray]:
     pipe = PipelineParams(device="cpu")
     background = torch.zeros(3)
     return {camera.image_name: render(camera, model.gaussians, pipe, background)["render"]
-            .clamp(0, 1).permute(1, 2, 0).numpy() for camera in scene.getTestCameras()}
+            .clamp(0, 1).permute(1, 2, 0).cpu().numpy() for camera in scene.getTestCameras()}
 
 
 def pooled_psnr(renders: dict[str, np.ndarray], truth: dict[str, np.ndarray],

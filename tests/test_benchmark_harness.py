@@ -75,7 +75,7 @@ def test_bad_presets_are_named_errors(tmp_path, change, message):
     with pytest.raises(ValueError, match=message) as err:
         load_preset(str(path))
     assert str(path) in str(err.value)
-    with pytest.raises(FileNotFoundError, match="presets: contact, small, tiny"):
+    with pytest.raises(FileNotFoundError, match="presets: contact, lift, small, tiny"):
         load_preset("huge")
 
 
