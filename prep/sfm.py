@@ -323,10 +323,10 @@ def convert_scene(scene_dir: str, options: SfmOptions = SfmOptions(), force: boo
     scene_dir = os.path.abspath(scene_dir)
     input_dir = os.path.join(scene_dir, "input")
     names = list_photos(input_dir)
-    check_photo_sizes(input_dir, names)
     existing = existing_outputs(scene_dir)
     if existing and not force:
         raise FileExistsError(f"{scene_dir} already has {', '.join(existing)} (use --force to replace them)")
+    check_photo_sizes(input_dir, names)
     work_dir = os.path.join(scene_dir, f".convert-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     os.makedirs(work_dir)
     try:
