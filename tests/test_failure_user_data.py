@@ -19,8 +19,7 @@ import train
 import view
 from apps.viewer.server import check_port_free
 from arguments import read_cfg_args
-from bench.synthetic.raytrace import render_view
-from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene, scene_geometry
+from bench.synthetic.scene import SyntheticSceneConfig, exact_depths, make_synthetic_scene
 from bench.synthetic.segmenter_masks import SegmenterErrors, write_segmenter_masks
 from prep.depth import check_model_cameras
 from prep.geometry import read_reconstruction, scene_views
@@ -44,18 +43,6 @@ def tree_hash(folder) -> str:
     return digest.hexdigest()
 
 
-def exact_depth(config: SyntheticSceneConfig) -> dict[str, np.ndarray]:
-    """The synthetic scene's ray-cast depth per view (H, W), NaN where no surface is hit: a
-    stand-in for a trained depth model."""
-    geometry, cameras = scene_geometry(config)
-    depth = {}
-    for k, camera in enumerate(cameras):
-        render = render_view(geometry, camera, 1)
-        z = (render.points @ camera.world_to_camera[:3, :3].T + camera.world_to_camera[:3, 3])[..., 2]
-        depth[f"frame_{k:05d}"] = np.where(render.hit, z, np.nan)
-    return depth
-
-
 MASK_SCENE = SyntheticSceneConfig(num_views=8, width=48, height=36, supersample=1, num_points=400)
 
 
@@ -64,7 +51,7 @@ def mask_scene(tmp_path, monkeypatch):
     """(scene, masks folder, argv) of a synthetic scene whose --depth_model is its exact depth."""
     scene = str(tmp_path / "scene")
     make_synthetic_scene(scene, MASK_SCENE)
-    depth = exact_depth(MASK_SCENE)
+    depth = exact_depths(MASK_SCENE)
     monkeypatch.setattr("prep.prepare.depth_maps", lambda model, views, *rest: [depth[v.name] for v in views])
     masks = str(tmp_path / "raw")
     write_segmenter_masks(scene, masks, SegmenterErrors(), seed=0)

@@ -8,8 +8,8 @@ import pytest
 
 import prepare_masks
 from bench.synthetic.objects import build_scene, orbit_cameras
-from bench.synthetic.raytrace import render_view
-from bench.synthetic.scene import SyntheticSceneConfig, make_synthetic_scene, scene_geometry
+from bench.synthetic.raytrace import render_view, view_depth
+from bench.synthetic.scene import SyntheticSceneConfig, exact_depths, make_synthetic_scene
 from bench.synthetic.segmenter_masks import (
     SegmenterErrors,
     association_accuracy,
@@ -37,8 +37,7 @@ def traced_scene():
         render = render_view(scene, camera, 1)
         K = np.array([[camera.fx, 0, camera.cx - 0.5], [0, camera.fy, camera.cy - 0.5], [0, 0, 1.0]])
         views.append(View(f"v{k:02d}", f"v{k:02d}.png", WIDTH, HEIGHT, K, camera.world_to_camera))
-        z = (render.points @ camera.world_to_camera[:3, :3].T + camera.world_to_camera[:3, 3])[..., 2]
-        depths.append(np.where(render.hit, z, np.nan))
+        depths.append(view_depth(render, camera))
         ids.append(render.ids.astype(np.int64))
     return views, ids, depths
 
@@ -214,12 +213,7 @@ def test_prepare_masks_cli_writes_masks_and_report(tmp_path, monkeypatch, capsys
     assert prepare_masks.main(argv) == 1
     assert "no track seen in two views" in capsys.readouterr().err and not os.path.exists(
         os.path.join(scene, "associated"))
-    geometry, cameras = scene_geometry(config)
-    depth = {}
-    for k, camera in enumerate(cameras):
-        render = render_view(geometry, camera, 1)
-        z = (render.points @ camera.world_to_camera[:3, :3].T + camera.world_to_camera[:3, 3])[..., 2]
-        depth[f"frame_{k:05d}"] = np.where(render.hit, z, np.nan)
+    depth = exact_depths(config)
     monkeypatch.setattr("prep.prepare.depth_maps", lambda model, views, *rest: [depth[v.name] for v in views])
     argv += ["--depth_model", "exact-depth", "--no_completion"]
     assert prepare_masks.main(argv) == 0
@@ -240,12 +234,7 @@ def test_prepare_masks_with_depth_associates_and_completes(tmp_path, monkeypatch
     scene = str(tmp_path / "scene")
     config = SyntheticSceneConfig(num_views=10, width=64, height=48, supersample=1, num_points=400)
     make_synthetic_scene(scene, config)
-    geometry, cameras = scene_geometry(config)
-    depth_of = {}
-    for k, camera in enumerate(cameras):
-        render = render_view(geometry, camera, 1)
-        z = (render.points @ camera.world_to_camera[:3, :3].T + camera.world_to_camera[:3, 3])[..., 2]
-        depth_of[f"frame_{k:05d}"] = np.where(render.hit, z, np.nan)
+    depth_of = exact_depths(config)
     monkeypatch.setattr("prep.prepare.depth_maps", lambda model, views, *rest: [depth_of[v.name] for v in views])
     write_segmenter_masks(scene, str(tmp_path / "raw"), SegmenterErrors(miss_fraction=0.3), seed=0)
     argv = ["-s", scene, "--masks", str(tmp_path / "raw"), "--depth_model", "exact-depth", "--out", "associated"]

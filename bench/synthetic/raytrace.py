@@ -232,6 +232,12 @@ class ViewRender:
     colors: np.ndarray     # (H, W, 3) shaded colour of the centre ray
 
 
+def view_depth(render: ViewRender, camera: PinholeCamera) -> np.ndarray:
+    """(H, W) view-space depth of the centre rays' hits, NaN where no surface is hit."""
+    z = (render.points @ camera.world_to_camera[:3, :3].T + camera.world_to_camera[:3, 3])[..., 2]
+    return np.where(render.hit, z, np.nan)
+
+
 def render_view(scene: SceneGeometry, camera: PinholeCamera, supersample: int = 2) -> ViewRender:
     """Ray cast one view: the pixel-centre ray gives ids and geometry, `supersample`^2 stratified
     sub-pixel rays give the anti-aliased colour."""

@@ -47,7 +47,7 @@ from bench.synthetic.objects import (
     orbit_cameras,
     remove_object,
 )
-from bench.synthetic.raytrace import ViewRender, render_view, sample_surface_points, to_uint8
+from bench.synthetic.raytrace import ViewRender, render_view, sample_surface_points, to_uint8, view_depth
 from bench.synthetic.writers import (
     COLMAP_FORMATS,
     OUTPUT_FORMATS,
@@ -178,6 +178,14 @@ def scene_geometry(config: SyntheticSceneConfig) -> tuple[SceneGeometry, list[Pi
     scene = full_scene if config.without_object is None else remove_object(full_scene, config.without_object)
     return scene, cameras
 
+
+
+def exact_depths(config: SyntheticSceneConfig) -> dict[str, np.ndarray]:
+    """View stem -> (H, W) ray-cast view-space depth of `config`'s scene, NaN where no surface is
+    hit: the truth a trained depth model approximates."""
+    geometry, cameras = scene_geometry(config)
+    return {IMAGE_NAME.format(k): view_depth(render_view(geometry, camera, 1), camera)
+            for k, camera in enumerate(cameras)}
 
 def read_scene_config(scene_dir: str) -> tuple[SyntheticSceneConfig, dict]:
     """The configuration a synthetic scene folder was made with, and its whole meta record."""
