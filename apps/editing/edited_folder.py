@@ -7,7 +7,7 @@ import copy
 import os
 import shutil
 import uuid
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -42,12 +42,14 @@ def check_output_folder(out_path: str, source_path: str, force: bool) -> None:
 
 
 def write_model_folder(model: LoadedModel, out_path: str, record: dict[str, Any],
-                       groups_prompts: Optional[dict[str, list[int]]] = None, force: bool = False) -> str:
+                       groups_prompts: Optional[dict[str, list[int]]] = None, force: bool = False,
+                       extra: Optional[dict[str, Callable[[str], None]]] = None) -> str:
     """Write the (edited) model as a model folder at `out_path`: `cfg_args` (the source's, with
     model_path changed), `point_cloud/iteration_N/point_cloud.ply`, the source's
     `classifier.pth` and `cameras.json` copied, `edit.json` (`record`), and with
-    `groups_prompts` (prompts naming the ids, possibly none) the object groups in `groups/`.
-    The folder is built beside `out_path` and renamed into place. Returns its absolute path."""
+    `groups_prompts` (prompts naming the ids, possibly none) the object groups in `groups/`, and
+    for each `extra` entry `name: write` what `write(<folder>/name)` writes (e.g. an inpainting's
+    outputs). The folder is built beside `out_path` and renamed into place. Returns its absolute path."""
     out_path = os.path.abspath(out_path)
     check_output_folder(out_path, model.path, force)
     parent = os.path.dirname(out_path)
@@ -64,6 +66,8 @@ def write_model_folder(model: LoadedModel, out_path: str, record: dict[str, Any]
                 shutil.copyfile(os.path.join(model.path, name), os.path.join(build, name))
         if groups_prompts is not None:
             export_groups(model, os.path.join(build, GROUPS_FOLDER), groups_prompts)
+        for name, write in (extra or {}).items():
+            write(os.path.join(build, name))
         write_json_atomic(os.path.join(build, EDIT_RECORD), record)
         replaced = _move_aside(out_path)
         os.rename(build, out_path)

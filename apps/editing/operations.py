@@ -20,6 +20,7 @@ model folders are read by `scene.model_folder` and written by `apps.editing.edit
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -378,9 +379,10 @@ def run_edit_plan(plan: EditPlan, force: bool = False, device: torch.device | st
     record = {"source_model": model.path, "iteration": model.iteration, "edits": records,
               "gaussians_before": num_before, "gaussians_after": model.gaussians.num_points,
               "prompt_ids": os.path.abspath(plan.resolve(plan.prompt_ids)) if plan.prompt_ids else None}
-    out_path = write_model_folder(model, out_path, record, prompts if plan.export_groups else None, force)
-    for k, result in enumerate(inpaintings):
-        write_inpaint_outputs(os.path.join(out_path, inpaint_folder_name(k)), result)
+    inpaint_outputs = {inpaint_folder_name(k): functools.partial(write_inpaint_outputs, result=result)
+                       for k, result in enumerate(inpaintings)}
+    out_path = write_model_folder(model, out_path, record, prompts if plan.export_groups else None, force,
+                                  extra=inpaint_outputs)
     return out_path, record
 
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -163,19 +161,12 @@ def inpaint_removal(gaussians: GaussianModel, removed: torch.Tensor, views: Trai
     return InpaintResult([camera.image_name for camera in cameras], masks, filled, record)
 
 
-def write_inpaint_outputs(folder: str, result: InpaintResult) -> str:
-    """`<folder>/masks/<view>.png`, `<folder>/views/<view>.png` and `<folder>/inpaint.json`,
-    built in a hidden sibling and renamed into place (an existing `folder` is replaced)."""
-    build = os.path.join(os.path.dirname(folder), f".{os.path.basename(folder)}.partial-{uuid.uuid4().hex[:8]}")
-    try:
-        write_masks(os.path.join(build, MASKS_FOLDER), result.names, result.masks)
-        for name, view in zip(result.names, result.views):
-            write_png(os.path.join(build, VIEWS_FOLDER, name + ".png"),
-                      to_uint8_rgb(torch.from_numpy(view).permute(2, 0, 1)))
-        write_json_atomic(os.path.join(build, RECORD_NAME), result.record)
-        if os.path.isdir(folder):
-            shutil.rmtree(folder)
-        os.rename(build, folder)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
-    return folder
+def write_inpaint_outputs(folder: str, result: InpaintResult) -> None:
+    """`<folder>/masks/<view>.png`, `<folder>/views/<view>.png` and `<folder>/inpaint.json`.
+    `folder` lies inside an edited model folder that is still being built (see
+    `write_model_folder`'s `extra`), so the whole output appears at once or not at all."""
+    write_masks(os.path.join(folder, MASKS_FOLDER), result.names, result.masks)
+    for name, view in zip(result.names, result.views):
+        write_png(os.path.join(folder, VIEWS_FOLDER, name + ".png"),
+                  to_uint8_rgb(torch.from_numpy(view).permute(2, 0, 1)))
+    write_json_atomic(os.path.join(folder, RECORD_NAME), result.record)
