@@ -17,9 +17,7 @@ def main(argv=None) -> int:
     keep_freed_memory()   # no page-fault storm from per-iteration buffers (utils/memory.py)
     args = parse_training_args(argv)
     args.start_checkpoint = prepare_model_folder(args.model_path, args.start_checkpoint, args.resume,
-                                                 args.overwrite)
-    if args.start_checkpoint:
-        check_resume(args, args.start_checkpoint)
+                                                 args.overwrite, lambda checkpoint: check_resume(args, checkpoint))
     trainer = Trainer.from_args(args)
     write_cfg_args(args, args.model_path)   # after the checkpoint is loaded: a refused resume keeps the old one
     print(f"Output folder: {args.model_path}  ({len(trainer.scene.getTrainCameras())} train / "

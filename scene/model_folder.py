@@ -359,18 +359,21 @@ def latest_checkpoint(model_path: str) -> str:
 
 
 def prepare_model_folder(model_path: str, start_checkpoint: str, resume: bool,
-                         overwrite: bool) -> str:
+                         overwrite: bool, accept_checkpoint: Callable[[str], None] | None = None) -> str:
     """Make `model_path` ready for a run and return the checkpoint to start from ('' for none).
 
     Resuming (`resume`: the latest checkpoint in the folder, or `start_checkpoint`) keeps the
-    folder and removes only interrupted saves. A fresh run needs a folder without another
-    run's results, or `overwrite`, which deletes them. The folder must be writable."""
+    folder and removes only interrupted saves, after `accept_checkpoint` (which raises to refuse
+    it) has accepted the checkpoint. A fresh run needs a folder without another run's results,
+    or `overwrite`, which deletes them. The folder must be writable."""
     if overwrite and (resume or start_checkpoint):
         raise OutputFolderError("--overwrite deletes the model folder's saves; it cannot be "
                                 "combined with --resume or --start_checkpoint")
     if resume and not start_checkpoint:
         start_checkpoint = latest_checkpoint(model_path)
     if start_checkpoint:
+        if accept_checkpoint is not None:
+            accept_checkpoint(start_checkpoint)   # before anything in the folder changes
         remove_partial_saves(model_path)
     else:
         results = run_results(model_path)
